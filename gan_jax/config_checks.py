@@ -1,0 +1,84 @@
+"""Validation of a run's config before anything heavy starts.
+
+Every error is a ``ConfigError`` whose message names the field, the bad value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import numbers
+
+import jax
+
+from gan_jax import losses, models, steps
+from gan_jax.data import TOY_DATASETS
+from gan_jax.data.images import SOURCES
+from gan_jax.models.layers import CONV_TRANSPOSE_IMPLS
+
+NONFINITE_ACTIONS = ('stop', 'skip')
+
+
+class ConfigError(ValueError):
+  """A config field has a value the run cannot use."""
+
+
+def _choice(field: str, value, allowed) -> None:
+  if value not in allowed:
+    close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    raise ConfigError(f'{field}={value!r} is not allowed{hint}; allowed: '
+                      f'{", ".join(repr(a) for a in sorted(allowed))}')
+
+
+def _positive(field: str, value, kind=numbers.Real) -> None:
+  if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+    what = 'a positive integer' if kind is numbers.Integral else 'a positive number'
+    raise ConfigError(f'{field}={value!r}; must be {what}')
+
+
+def validate(config, num_devices: int | None = None) -> None:
+  """Raises ``ConfigError`` for the first invalid field of ``config``."""
+  m, d, t, o, log = config.model, config.data, config.train, config.optim, config.log
+  _choice('model.name', m.name, models.MODELS)
+  _choice('model.conv_transpose_impl', m.conv_transpose_impl, CONV_TRANSPOSE_IMPLS)
+  _choice('train.loss', t.loss, losses.LOSSES)
+  _choice('train.update_rule', t.update_rule, steps.STEPS)
+  _choice('train.on_nonfinite', t.on_nonfinite, NONFINITE_ACTIONS)
+  _choice('data.source', d.source, SOURCES)
+  for field, value in [('model.z_dim', m.z_dim), ('model.g_width', m.g_width),
+                       ('model.d_width', m.d_width),
+                       ('train.num_steps', t.num_steps),
+                       ('train.batch_size', t.batch_size),
+                       ('train.d_steps', t.d_steps),
+                       ('log.log_every', log.log_every),
+                       ('log.sample_every', log.sample_every),
+                       ('log.checkpoint_every', log.checkpoint_every),
+                       ('log.num_samples', log.num_samples),
+                       ('log.keep_checkpoints', log.keep_checkpoints)]:
+    _positive(field, value, numbers.Integral)
+  for field, value in [('optim.g_lr', o.g_lr), ('optim.d_lr', o.d_lr)]:
+    _positive(field, value)
+  for field, value in [('optim.b1', o.b1), ('optim.b2', o.b2)]:
+    if not isinstance(value, numbers.Real) or not 0 <= value < 1:
+      raise ConfigError(f'{field}={value!r}; must be in [0, 1)')
+  for w in list(m.g_hidden) + list(m.d_hidden):
+    _positive('model.g_hidden/d_hidden entries', w, numbers.Integral)
+  _choice('model.output_activation', m.output_activation, ('none', 'tanh'))
+  if not isinstance(d.image_size, numbers.Integral) or d.image_size < 0:
+    raise ConfigError(f'data.image_size={d.image_size!r}; must be an integer >= 0 '
+                      '(0 = the size the model makes)')
+  native = models.native_image_size(m.name)
+  if native is not None and d.image_size not in (0, native):
+    raise ConfigError(f'data.image_size={d.image_size} but model.name={m.name!r} '
+                      f'makes {native}x{native} images; allowed: {native} or 0')
+  if d.name in TOY_DATASETS and native is not None:
+    raise ConfigError(f'model.name={m.name!r} makes images but data.name={d.name!r} '
+                      "is 2-D points; allowed for 2-D data: 'mlp'")
+  for digit in d.digits:
+    if isinstance(digit, bool) or not isinstance(digit, numbers.Integral) or digit < 0:
+      raise ConfigError(f'data.digits={tuple(d.digits)!r}; must be labels >= 0, e.g. (7,)')
+  num_devices = num_devices or jax.local_device_count()
+  if t.batch_size % num_devices:
+    raise ConfigError(f'train.batch_size={t.batch_size} does not divide over '
+                      f'{num_devices} devices; use a multiple of {num_devices}')

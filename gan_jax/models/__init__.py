@@ -1,0 +1,79 @@
+"""Model registry: ``create_models(config.model, sample_shape)`` -> (G, D).
+
+Each entry builds a generator/discriminator pair of flax.linen modules from
+explicit fields of the model config. Names: see ``MODELS``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import ml_collections
+
+from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+
+ModelPair = tuple[nn.Module, nn.Module]
+
+
+def _dcgan_mnist(cfg, shape, axis_name) -> ModelPair:
+  # z -> 7x7x(4w) -> k5 transposed convs to 7x7x(2w), 14x14x(w), 28x28xC.
+  w, v = cfg.g_width, cfg.d_width
+  return (DCGANGenerator(
+      base_size=7, features=(4 * w, 2 * w, w), strides=(1, 2, 2),
+      kernel_size=5, out_channels=shape[-1], out_bias=True,
+      conv_transpose_impl=cfg.conv_transpose_impl, axis_name=axis_name),
+          DCGANDiscriminator(features=(v, 2 * v), strides=(2, 2),
+                             kernel_size=5, axis_name=axis_name))
+
+
+def _dcgan64(cfg, shape, axis_name) -> ModelPair:
+  # The classic 64x64 DCGAN: z -> 4x4x(8w) -> k4 s2 p1 transposed convs.
+  w, v = cfg.g_width, cfg.d_width
+  return (DCGANGenerator(
+      base_size=4, features=(8 * w, 4 * w, 2 * w, w), strides=(2, 2, 2, 2),
+      kernel_size=4, out_channels=shape[-1], out_bias=False,
+      conv_transpose_impl=cfg.conv_transpose_impl, axis_name=axis_name),
+          DCGANDiscriminator(features=(v, 2 * v, 4 * v, 8 * v),
+                             strides=(2, 2, 2, 2), kernel_size=4,
+                             padding=((1, 1), (1, 1)), in_bias=False,
+                             out_bias=False, axis_name=axis_name))
+
+
+def _mlp(cfg, shape, axis_name) -> ModelPair:
+  del axis_name  # no BatchNorm
+  return (MLPGenerator(hidden=tuple(cfg.g_hidden), out_shape=tuple(shape),
+                       output_activation=cfg.output_activation),
+          MLPDiscriminator(hidden=tuple(cfg.d_hidden)))
+
+
+# name -> (builder, native image size or None when any sample shape works).
+MODELS: dict[str, tuple[Callable[..., ModelPair], int | None]] = {
+    'dcgan_mnist': (_dcgan_mnist, 28),
+    'dcgan64': (_dcgan64, 64),
+    'mlp': (_mlp, None),
+}
+
+
+def native_image_size(name: str) -> int | None:
+  """The image side a model makes, or None if it adapts to the data."""
+  return _lookup(name)[1]
+
+
+def _lookup(name: str):
+  if name not in MODELS:
+    raise ValueError(
+        f'model.name={name!r} is not a known model; allowed: {sorted(MODELS)}')
+  return MODELS[name]
+
+
+def create_models(cfg: ml_collections.ConfigDict, sample_shape,
+                  axis_name: str | None = None) -> ModelPair:
+  """Builds (G, D) for samples of ``sample_shape`` (e.g. (28, 28, 1) or (2,)).
+
+  ``axis_name`` is the device axis for cross-replica BatchNorm (None on one
+  device or under jit with sharded arrays, where XLA sees the whole batch).
+  """
+  builder, _ = _lookup(cfg.name)
+  return builder(cfg, tuple(sample_shape), axis_name)

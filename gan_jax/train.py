@@ -1,0 +1,226 @@
+"""The training loop: ``train_and_evaluate(config, workdir)``.
+
+Order of work: validate the config, load the data and build the models (so bad
+input fails before the workdir is touched), then create or resume the state,
+then run the jitted step with periodic progress lines, TensorBoard scalars,
+sample grids from one fixed batch of z, and orbax checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from tensorboardX import SummaryWriter
+
+from gan_jax import config_checks, losses, models, steps, visualize
+from gan_jax.checkpoint import Checkpointer
+from gan_jax.data import create_dataset
+from gan_jax.data.images import DataError
+from gan_jax.state import GANState, adam, create_state
+
+# Fields whose change does not change the steps already taken (a run may be
+# extended by raising train.num_steps).
+_OBSERVATION_ONLY = ('log.', 'train.num_steps')
+
+
+class NonFiniteError(RuntimeError):
+  """A loss or gradient became NaN/inf and train.on_nonfinite = 'stop'."""
+
+
+def create_game(config, sample_shape, axis_name=None):
+  """Builds the models, loss and optimizers: the fixed parts of a step."""
+  generator, discriminator = models.create_models(config.model, sample_shape,
+                                                  axis_name=axis_name)
+  return steps.Game(
+      generator, discriminator, losses.get_loss(config.train.loss),
+      g_tx=adam(config.optim.g_lr, config.optim.b1, config.optim.b2),
+      d_tx=adam(config.optim.d_lr, config.optim.b1, config.optim.b2),
+      z_dim=config.model.z_dim, axis_name=axis_name)
+
+
+def init_state(config, game: steps.Game, sample_shape) -> GANState:
+  """The step-0 state of the run, initialised from ``config.seed`` (jitted: fast)."""
+  init = jax.jit(lambda rng: create_state(
+      rng, game.generator, game.discriminator, game.g_tx, game.d_tx,
+      config.model.z_dim, sample_shape))
+  return init(jax.random.PRNGKey(config.seed))
+
+
+def make_sampler(game: steps.Game):
+  """state, z (N, z_dim) -> G(z) with BatchNorm's running statistics."""
+  @jax.jit
+  def sample(state: GANState, z):
+    return game.generator.apply({'params': state.g_params, **state.g_state}, z,
+                                train=False)
+  return sample
+
+
+def fixed_latents(config) -> jax.Array:
+  """The one batch of z that every sample grid of a run is drawn from."""
+  return jax.random.normal(jax.random.PRNGKey(config.seed + 1_000_003),
+                           (config.log.num_samples, config.model.z_dim))
+
+
+def _prepare_workdir(workdir: str) -> None:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, '.write_test')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise config_checks.ConfigError(
+        f'--workdir={workdir!r} is not a writable directory ({e.strerror})') from None
+
+
+def _write_json(path: str, obj) -> None:
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def _run_defining(config_dict: dict) -> dict:
+  """The config fields that change the run's numbers (all but logging)."""
+  flat = {}
+
+  def walk(prefix, node):
+    for k, v in node.items():
+      key = f'{prefix}{k}'
+      if isinstance(v, dict):
+        walk(key + '.', v)
+      elif not key.startswith(_OBSERVATION_ONLY):
+        flat[key] = list(v) if isinstance(v, (list, tuple)) else v
+  walk('', config_dict)
+  return flat
+
+
+def _check_same_run(saved: dict, config) -> None:
+  now = _run_defining(json.loads(config.to_json_best_effort()))
+  before = _run_defining(saved)
+  diff = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
+  if diff:
+    raise config_checks.ConfigError(
+        'the workdir holds a checkpoint of a different run; differing fields: '
+        + ', '.join(f'{k} (saved {before.get(k)!r}, now {now.get(k)!r})' for k in diff)
+        + '. Use another --workdir.')
+
+
+def _summarise(history: list[dict]) -> dict[str, float]:
+  """Means of the per-step metrics since the last log line."""
+  stacked = jax.device_get(history)
+  return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
+
+
+def _nonfinite_report(history: list[dict], first_step: int) -> str | None:
+  for i, m in enumerate(jax.device_get(history)):
+    if not m['finite']:
+      bad = [k[len('finite_'):] for k in m if k.startswith('finite_') and not m[k]]
+      return f'step {first_step + i}: non-finite {", ".join(bad) or "metric"}'
+  return None
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+  """Trains the GAN described by ``config``, writing everything into ``workdir``.
+
+  Re-running with the same workdir resumes from its latest checkpoint.
+  Returns the final state.
+  """
+  config_checks.validate(config, num_devices=1)
+  t = config.train
+  native = models.native_image_size(config.model.name)
+  dataset = create_dataset(config.data, config.seed, config.data.image_size or native)
+  per_step = t.batch_size * t.d_steps
+  if hasattr(dataset, '__len__') and len(dataset) < per_step:
+    raise DataError(f'data: {len(dataset)} examples are fewer than train.batch_size '
+                    f'x train.d_steps = {per_step}; lower train.batch_size')
+  game = create_game(config, dataset.sample_shape)
+  state = init_state(config, game, dataset.sample_shape)
+  train_step = jax.jit(steps.make_train_step(game, t.update_rule, t.d_steps),
+                       donate_argnums=0)
+  sample = make_sampler(game)
+
+  lead = jax.process_index() == 0
+  _prepare_workdir(workdir)
+  ckpt = Checkpointer(workdir, config.log.keep_checkpoints)
+  if ckpt.latest_step() is not None:
+    state, meta = ckpt.restore(state)
+    _check_same_run(meta.get('config', {}), config)
+    logging.info('Resumed from %s at step %d.', ckpt.directory, int(state.step))
+  config_json = json.loads(config.to_json_best_effort())
+  if lead:
+    _write_json(os.path.join(workdir, 'config.json'), config_json)
+    _write_json(os.path.join(workdir, 'data.json'), {'description': dataset.description})
+  logging.info('Data: %s', dataset.description)
+  logging.info('Params: G %d, D %d', *(sum(x.size for x in jax.tree.leaves(p))
+                                       for p in (state.g_params, state.d_params)))
+
+  writer = SummaryWriter(workdir) if lead else None
+  z_fixed = fixed_latents(config)
+  real_preview = dataset.batch(0, max(config.log.num_samples, 512))[:2048]
+
+  def save_samples(step: int, name: str):
+    if not lead:
+      return
+    fake = np.asarray(sample(state, z_fixed))
+    picture = visualize.sample_picture(fake, real_preview, f'step {step}')
+    visualize.save_png(picture, os.path.join(workdir, name))
+    writer.add_image('samples', picture, step, dataformats='HWC')
+
+  def save_checkpoint():
+    ckpt.save(state, {'config': config_json, 'data': dataset.description})
+
+  start = int(state.step)
+  history, last_saved = [], ckpt.latest_step()
+  skipped = 0
+  tick, tick_step = time.perf_counter(), start
+  for step in range(start, t.num_steps):
+    state, metrics = train_step(state, dataset.batch(step, per_step))
+    history.append(metrics)
+    done = step + 1
+    log_now = done % config.log.log_every == 0 or done == t.num_steps
+    ckpt_now = done % config.log.checkpoint_every == 0 or done == t.num_steps
+    if not (log_now or ckpt_now):
+      continue
+    report = _nonfinite_report(history, done - len(history))
+    if report and t.on_nonfinite == 'stop':
+      raise NonFiniteError(f'{report}; stopped (train.on_nonfinite=stop). The last '
+                           f'good checkpoint is step {last_saved} in {ckpt.directory}.')
+    summary = _summarise(history)
+    skipped += int(round(len(history) * (1 - summary['finite'])))
+    history = []
+    if log_now:
+      now = time.perf_counter()
+      rate = (done - tick_step) / (now - tick)
+      tick, tick_step = now, done
+      eta = (t.num_steps - done) / max(rate, 1e-9)
+      logging.info(
+          'step %d/%d  d_loss %.4f  g_loss %.4f  D(x) %.3f  D(G(z)) %.3f  '
+          '%.2f steps/s  ETA %s%s', done, t.num_steps, summary['d_loss'],
+          summary['g_loss'], summary['d_real'], summary['d_fake'], rate,
+          time.strftime('%H:%M:%S', time.gmtime(eta)),
+          f'  skipped {skipped}' if skipped else '')
+      if writer:
+        for k, v in summary.items():
+          if not k.startswith('finite'):
+            writer.add_scalar(f'train/{k}', v, done)
+        writer.add_scalar('train/steps_per_sec', rate, done)
+        writer.add_scalar('train/skipped_steps', skipped, done)
+    if done % config.log.sample_every == 0:
+      save_samples(done, f'samples_{done:06d}.png')
+    if ckpt_now:
+      save_checkpoint()
+      last_saved = done
+  if int(state.step) > start or not os.path.exists(os.path.join(workdir, 'samples_final.png')):
+    save_samples(int(state.step), 'samples_final.png')
+  if writer:
+    writer.close()
+  ckpt.close()
+  return state

@@ -1,0 +1,60 @@
+"""Pictures of samples: image grids and 2-D scatter plots, saved as PNG."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+
+import matplotlib
+matplotlib.use('Agg')  # files only; no display on training machines
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+from PIL import Image
+
+
+def image_grid(images: np.ndarray, pad: int = 2) -> np.ndarray:
+  """Tiles (N, H, W, C) images in [-1, 1] into one (rows, cols) uint8 picture.
+
+  numpy tiling, because PIL and matplotlib have no grid helper and this keeps
+  the picture pixel-exact. Returns (R*(H+pad)+pad, K*(W+pad)+pad, C).
+  """
+  n, h, w, c = images.shape
+  cols = math.ceil(math.sqrt(n))
+  rows = math.ceil(n / cols)
+  grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
+  pixels = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+  for i in range(n):
+    r, k = divmod(i, cols)
+    top, left = pad + r * (h + pad), pad + k * (w + pad)
+    grid[top:top + h, left:left + w] = pixels[i]
+  return grid
+
+
+def scatter_plot(fake: np.ndarray, real: np.ndarray, title: str = '') -> np.ndarray:
+  """A 2-D scatter of generated (red) over real (grey) points, as an RGB uint8 array."""
+  fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+  ax.scatter(real[:, 0], real[:, 1], s=2, c='0.6', label='real')
+  ax.scatter(fake[:, 0], fake[:, 1], s=2, c='tab:red', alpha=0.6, label='G(z)')
+  lim = 1.3 * float(np.abs(real).max())
+  ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=title)
+  ax.legend(loc='upper right', fontsize=7, markerscale=4)
+  buf = io.BytesIO()
+  fig.savefig(buf, format='png', bbox_inches='tight')
+  plt.close(fig)
+  return np.asarray(Image.open(buf).convert('RGB'))
+
+
+def sample_picture(fake: np.ndarray, real: np.ndarray, title: str = '') -> np.ndarray:
+  """An image grid for image samples, a scatter plot for 2-D points (H, W, C) uint8."""
+  if fake.ndim == 2 and fake.shape[1] == 2:
+    return scatter_plot(fake, real, title)
+  return image_grid(fake)
+
+
+def save_png(picture: np.ndarray, path: str) -> None:
+  """Writes an (H, W, 1|3) uint8 picture as PNG, atomically (temp file, rename)."""
+  tmp = path + '.tmp'
+  Image.fromarray(picture.squeeze(-1) if picture.shape[-1] == 1 else picture).save(
+      tmp, format='PNG')
+  os.replace(tmp, path)
