@@ -108,11 +108,22 @@ class Game:
     d_grads = _pmean(d_grads, self.axis_name)
     d_state = _pmean(d_state, self.axis_name)
     state = self.update_d(state, d_grads, d_state).replace(g_state=g_state)
-    return state, {'d_loss': d_loss, 'd_grad_norm': optax.global_norm(d_grads), **probs}
+    return state, {'d_loss': d_loss, 'd_grad_norm': optax.tree.norm(d_grads), **probs}
 
 
-def _chunks(real, k):
-  return real.reshape(k, real.shape[0] // k, *real.shape[1:])
+def _extra_d_steps(game: Game, state: GANState, real: jax.Array, d_steps: int):
+  """Splits ``real`` into d_steps chunks; D-only updates on all but the last.
+
+  Returns the state after them, the last chunk, and the z for the final update.
+  The randomness of chunk k is fold_in(fold_in(rng, step), k).
+  """
+  rng = jax.random.fold_in(state.rng, state.step)
+  chunks = real.reshape(d_steps, real.shape[0] // d_steps, *real.shape[1:])
+  for k in range(d_steps - 1):
+    state, _ = game.d_step(state, chunks[k], jax.random.fold_in(rng, k))
+  z = sample_latent(jax.random.fold_in(rng, d_steps - 1), chunks.shape[1],
+                    game.z_dim, game.axis_name)
+  return state, chunks[-1], z
 
 
 def _finish(game: Game, old: GANState, new: GANState, metrics: Metrics,
@@ -123,8 +134,8 @@ def _finish(game: Game, old: GANState, new: GANState, metrics: Metrics,
   ``old``, only ``step`` advances) and ``metrics['finite']`` is 0; the trainer
   decides whether to stop or go on (``train.on_nonfinite``).
   """
-  metrics = dict(metrics, g_grad_norm=optax.global_norm(g_grads),
-                 d_grad_norm=optax.global_norm(d_grads))
+  metrics = dict(metrics, g_grad_norm=optax.tree.norm(g_grads),
+                 d_grad_norm=optax.tree.norm(d_grads))
   metrics = _pmean(metrics, game.axis_name)
   finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
   flags = {f'finite_{name}': jnp.isfinite(metrics[name]).astype(jnp.float32)
@@ -132,6 +143,32 @@ def _finish(game: Game, old: GANState, new: GANState, metrics: Metrics,
   kept = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
   return (kept.replace(step=old.step + 1),
           {**metrics, **flags, 'finite': finite.astype(jnp.float32)})
+
+
+def one_pass_gradients(game: Game, state: GANState, real: jax.Array, z: jax.Array):
+  """Both players' loss gradients from one forward pass (this device's, not averaged).
+
+  Runs G(z), D(real), D(G(z)) once, linearises them with ``jax.vjp`` and pulls
+  back one cotangent per player: (0, 1) on (L_D, L_G) gives dL_G/dg and (1, 0)
+  gives dL_D/dd. XLA prunes the unused half of each pullback, so every layer's
+  backward pass runs only where a player needs it.
+
+  Returns:
+    (d_loss, g_loss), (g_grads, d_grads), (new g_state, new d_state, probs).
+  """
+  def forward(g_params, d_params):
+    fake, g_state = apply_model(game.generator, g_params, state.g_state, z)
+    real_logits, fake_logits, d_state = game.discriminate(
+        d_params, state.d_state, real, fake)
+    losses = game.loss_fn(real_logits, fake_logits)
+    return losses, (g_state, d_state, _probs(real_logits, fake_logits))
+
+  (d_loss, g_loss), pullback, aux = jax.vjp(
+      forward, state.g_params, state.d_params, has_aux=True)
+  one, zero = jnp.ones_like(d_loss), jnp.zeros_like(d_loss)
+  g_grads = pullback((zero, one))[0]
+  d_grads = pullback((one, zero))[1]
+  return (d_loss, g_loss), (g_grads, d_grads), aux
 
 
 def simultaneous_step(state: GANState, real: jax.Array, *, game: Game,
@@ -150,28 +187,10 @@ def simultaneous_step(state: GANState, real: jax.Array, *, game: Game,
     The new state and scalar metrics (losses, D(x), D(G(z)), gradient norms).
   """
   start = state
-  rng = jax.random.fold_in(state.rng, state.step)
-  chunks = _chunks(real, d_steps)
-  for k in range(d_steps - 1):
-    state, _ = game.d_step(state, chunks[k], jax.random.fold_in(rng, k))
-  real = chunks[-1]
-  z = sample_latent(jax.random.fold_in(rng, d_steps - 1), real.shape[0],
-                    game.z_dim, game.axis_name)
+  state, real, z = _extra_d_steps(game, state, real, d_steps)
 
-  def forward(g_params, d_params):
-    fake, g_state = apply_model(game.generator, g_params, state.g_state, z)
-    real_logits, fake_logits, d_state = game.discriminate(
-        d_params, state.d_state, real, fake)
-    losses = game.loss_fn(real_logits, fake_logits)
-    return losses, (g_state, d_state, _probs(real_logits, fake_logits))
-
-  (d_loss, g_loss), pullback, (g_state, d_state, probs) = jax.vjp(
-      forward, state.g_params, state.d_params, has_aux=True)
-  one, zero = jnp.ones_like(d_loss), jnp.zeros_like(d_loss)
-  # Two cotangents on one linearisation: XLA prunes the unused halves, so each
-  # player's backward pass runs once over the shared forward pass.
-  g_grads = pullback((zero, one))[0]
-  d_grads = pullback((one, zero))[1]
+  (d_loss, g_loss), (g_grads, d_grads), (g_state, d_state, probs) = (
+      one_pass_gradients(game, state, real, z))
   g_grads, d_grads, g_state, d_state = _pmean(
       (g_grads, d_grads, g_state, d_state), game.axis_name)
   new = game.update_d(game.update_g(state, g_grads, g_state), d_grads, d_state)
@@ -189,13 +208,7 @@ def alternating_step(state: GANState, real: jax.Array, *, game: Game,
   those of the last D step, g_loss that of the G step.
   """
   start = state
-  rng = jax.random.fold_in(state.rng, state.step)
-  chunks = _chunks(real, d_steps)
-  for k in range(d_steps - 1):
-    state, _ = game.d_step(state, chunks[k], jax.random.fold_in(rng, k))
-  real = chunks[-1]
-  z = sample_latent(jax.random.fold_in(rng, d_steps - 1), real.shape[0],
-                    game.z_dim, game.axis_name)
+  state, real, z = _extra_d_steps(game, state, real, d_steps)
 
   def generate(g_params):
     return apply_model(game.generator, g_params, state.g_state, z)

@@ -123,7 +123,7 @@ def _nonfinite_report(history: list[dict], first_step: int) -> str | None:
   for i, m in enumerate(jax.device_get(history)):
     if not m['finite']:
       bad = [k[len('finite_'):] for k in m if k.startswith('finite_') and not m[k]]
-      return f'step {first_step + i}: non-finite {", ".join(bad) or "metric"}'
+      return f'step {first_step + i + 1}: non-finite {", ".join(bad) or "metric"}'
   return None
 
 
@@ -164,7 +164,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
 
   writer = SummaryWriter(workdir) if lead else None
   z_fixed = fixed_latents(config)
-  real_preview = dataset.batch(0, max(config.log.num_samples, 512))[:2048]
+  # Real points drawn under the generated ones in 2-D scatter plots.
+  real_preview = dataset.batch(0, 2048) if dataset.sample_shape == (2,) else None
 
   def save_samples(step: int, name: str):
     if not lead:

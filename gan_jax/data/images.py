@@ -89,30 +89,39 @@ def _tfds_builder(cfg):
         f"(nor a toy one: 'ring', 'grid'). {str(e).splitlines()[0]}") from None
 
 
+def _open_tfds_source(cfg):
+  """The split's ``tfds.data_source``, preparing the dataset first if needed."""
+  builder = _tfds_builder(cfg)
+  try:
+    return builder, builder.as_data_source(split=cfg.split)
+  except KeyError:  # split missing: either not prepared, or a bad split name
+    if builder.is_prepared():
+      raise DataError(f'data.split={cfg.split!r}; allowed for {cfg.name}: '
+                      f'{sorted(builder.info.splits)}') from None
+  if not _download_host_answers():
+    raise DataError(f'data.name={cfg.name!r} is not prepared in '
+                    f'{builder.data_dir} and there is no network. '
+                    + _OFFLINE_HINT.format(name=cfg.name))
+  logging.info('Preparing tfds dataset %s (download, needs TensorFlow)...', cfg.name)
+  builder.download_and_prepare()
+  return builder, builder.as_data_source(split=cfg.split)
+
+
 def _tfds_images(cfg) -> tuple[np.ndarray, np.ndarray | None, str]:
   """Reads split ``cfg.split`` of tfds dataset ``cfg.name`` into memory."""
-  builder = _tfds_builder(cfg)
-  if not builder.is_prepared():
-    if not _download_host_answers():
-      raise DataError(f'data.name={cfg.name!r} is not prepared in '
-                      f'{builder.data_dir} and there is no network. '
-                      + _OFFLINE_HINT.format(name=cfg.name))
-    logging.info('Preparing tfds dataset %s (download, needs TensorFlow)...', cfg.name)
-    builder.download_and_prepare()
-  if cfg.split not in builder.info.splits:
-    raise DataError(f'data.split={cfg.split!r}; allowed for {cfg.name}: '
-                    f'{sorted(builder.info.splits)}')
+  builder, source = _open_tfds_source(cfg)
   if 'image' not in builder.info.features:
     raise DataError(f'data.name={cfg.name!r} has no "image" feature; '
                     f'features: {sorted(builder.info.features)}')
-  source = builder.as_data_source(split=cfg.split)
-  images, labels = [], []
   has_label = 'label' in builder.info.features
-  for start in range(0, len(source), 1024):
-    for example in source.__getitems__(list(range(start, min(start + 1024, len(source))))):
-      images.append(np.asarray(example['image']))
-      if has_label:
-        labels.append(int(example['label']))
+  images, labels = [], []
+  for i in range(len(source)):
+    example = source[i]
+    images.append(np.asarray(example['image']))
+    if has_label:
+      labels.append(int(example['label']))
+    if (i + 1) % 50_000 == 0:
+      logging.info('Read %d/%d examples of %s.', i + 1, len(source), cfg.name)
   return (np.stack(images), np.asarray(labels) if has_label else None,
           f'tfds:{cfg.name}/{cfg.split} ({builder.data_dir})')
 

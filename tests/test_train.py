@@ -1,0 +1,138 @@
+"""End to end: the tiny configs train, write their outputs, resume, and fail cleanly."""
+
+import glob
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from configs import dcgan, toy2d
+from gan_jax import train
+from gan_jax.config_checks import ConfigError
+from gan_jax.data import toy
+from gan_jax.data.images import DataError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _leaves(state):
+  return [np.asarray(x) for x in jax.tree.leaves((state.g_params, state.d_params,
+                                                  state.g_opt_state, state.g_state))]
+
+
+def test_tiny_dcgan_writes_grids_events_checkpoint_and_resumes(tmp_path):
+  workdir = str(tmp_path / 'run')
+  config = dcgan.get_config('tiny')
+  config.data.source = 'embedded'
+  state = train.train_and_evaluate(config, workdir)
+  assert int(state.step) == 4
+  files = os.listdir(workdir)
+  assert {'samples_000002.png', 'samples_000004.png', 'samples_final.png',
+          'config.json', 'data.json'} <= set(files)
+  assert glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
+
+  # Same command, more steps: resumes at 4 and ends equal to an unbroken run.
+  config.train.num_steps = 6
+  resumed = train.train_and_evaluate(config, workdir)
+  straight = train.train_and_evaluate(config, str(tmp_path / 'straight'))
+  assert int(resumed.step) == int(straight.step) == 6
+  for a, b in zip(_leaves(resumed), _leaves(straight)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_tfds_path_end_to_end_with_mock_data(tmp_path):
+  config = dcgan.get_config('tiny,digit7')
+  config.data.source = 'tfds'
+  with tfds.testing.mock_data(num_examples=200):
+    state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 4
+  with open(tmp_path / 'data.json') as f:
+    assert 'tfds:mnist/train' in f.read()
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+  config = toy2d.get_config('tiny')
+  config.train.num_steps = 8
+  real_batch = toy.ToyMixture.batch
+
+  def poisoned(self, step, *a, **k):  # NaN data from step 5 on
+    x = real_batch(self, step, *a, **k)
+    return x * np.nan if step >= 5 else x
+  monkeypatch.setattr(toy.ToyMixture, 'batch', poisoned)
+  with pytest.raises(train.NonFiniteError, match=r'step 6: non-finite .*d_loss.*last good checkpoint is step 4'):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['2', '4']
+
+
+def test_nonfinite_skip_mode_keeps_training(tmp_path, monkeypatch):
+  config = toy2d.get_config('tiny')
+  config.train.on_nonfinite = 'skip'
+  real_batch = toy.ToyMixture.batch
+  monkeypatch.setattr(toy.ToyMixture, 'batch', lambda self, step, *a, **k:
+                      real_batch(self, step, *a, **k) * (np.nan if step == 1 else 1))
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 4
+  assert all(np.isfinite(x).all() for x in _leaves(state))
+
+
+@pytest.mark.parametrize('override,message', [
+    (('model', 'name', 'resnet'), "model.name='resnet' is not allowed.*'dcgan64', 'dcgan_mnist', 'mlp'"),
+    (('train', 'loss', 'non_saturatin'), "did you mean 'non_saturating'"),
+    (('data', 'name', 'not_a_dataset'), "data.name='not_a_dataset' needs data.source='tfds' or 'auto'"),
+    (('train', 'batch_size', 0), 'train.batch_size=0; must be a positive integer'),
+    (('optim', 'g_lr', -1e-4), 'optim.g_lr=-0.0001; must be a positive number'),
+    (('data', 'image_size', 32), "data.image_size=32 but model.name='dcgan_mnist' makes 28x28"),
+    (('train', 'batch_size', 6000), '5000 examples are fewer than train.batch_size'),
+])
+def test_bad_input_is_one_clear_error_and_leaves_no_workdir(tmp_path, override, message):
+  config = dcgan.get_config('tiny')
+  config.data.source = 'embedded'
+  section, field, value = override
+  config[section][field] = value
+  workdir = tmp_path / 'run'
+  with pytest.raises((ConfigError, DataError), match=message):
+    train.train_and_evaluate(config, str(workdir))
+  assert not workdir.exists()
+
+
+def test_unknown_tfds_name_is_a_clear_error(tmp_path):
+  config = dcgan.get_config('tiny')
+  config.data.name = 'not_a_dataset'
+  with pytest.raises(DataError, match="data.name='not_a_dataset' is not a tensorflow-datasets"):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
+
+
+def test_cli_bad_input_exits_nonzero_with_one_line(tmp_path):
+  workdir = tmp_path / 'run'
+  result = subprocess.run(
+      [sys.executable, '-m', 'gan_jax.main', '--config=configs/dcgan.py:tiny',
+       f'--workdir={workdir}', '--config.train.loss=wgan'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  errors = [l for l in result.stderr.splitlines() if l.startswith('error:')]
+  assert errors == ["error: train.loss='wgan' is not allowed; allowed: 'minimax', 'non_saturating'"]
+  assert not workdir.exists()
+
+
+def test_cli_unwritable_workdir(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a directory')
+  result = subprocess.run(
+      [sys.executable, '-m', 'gan_jax.main', '--config=configs/toy2d.py:tiny',
+       f'--workdir={blocker}/run'], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert f"error: --workdir='{blocker}/run' is not a writable directory" in result.stderr
+
+
+def test_workdir_of_another_run_is_refused(tmp_path):
+  config = toy2d.get_config('tiny')
+  train.train_and_evaluate(config, str(tmp_path))
+  config.optim.g_lr = 1e-3
+  with pytest.raises(ConfigError, match=r'differing fields: optim.g_lr \(saved 0.0001, now 0.001\)'):
+    train.train_and_evaluate(config, str(tmp_path))
