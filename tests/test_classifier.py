@@ -1,5 +1,6 @@
 """The shipped digit classifier: recorded accuracy, shapes, determinism of training."""
 
+import functools
 import json
 import os
 
@@ -80,10 +81,16 @@ def test_feature_space_separates_real_from_collapsed_digits(shipped, split):
 
 
 def test_training_is_deterministic_in_its_seed():
+  # Bitwise on CPU. On a GPU each compilation autotunes its convolution
+  # algorithms, so two runs agree bitwise only with
+  # XLA_FLAGS=--xla_gpu_autotune_level=0 (checked on an H100); else to ~1e-7.
+  exact = (jax.default_backend() == 'cpu'
+           or '--xla_gpu_autotune_level=0' in os.environ.get('XLA_FLAGS', ''))
+  same = np.array_equal if exact else functools.partial(np.allclose, rtol=1e-4, atol=1e-6)
   run = lambda seed: classifier.train_classifier(seed=seed, num_steps=5).params
   first, again, other = run(3), run(3), run(4)
-  assert all(jax.tree.leaves(jax.tree.map(np.array_equal, first, again)))
-  assert not all(jax.tree.leaves(jax.tree.map(np.array_equal, first, other)))
+  assert all(jax.tree.leaves(jax.tree.map(same, first, again)))
+  assert not any(jax.tree.leaves(jax.tree.map(same, first, other)))
 
 
 def test_load_errors_name_the_problem(tmp_path):

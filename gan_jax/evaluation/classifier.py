@@ -97,8 +97,11 @@ def digit_split() -> DigitSplit:
   for c in range(NUM_CLASSES):
     members = np.flatnonzero(labels == c)
     is_test[rng.permutation(members)[:TEST_PER_CLASS]] = True
-  return DigitSplit(images[~is_test], labels[~is_test],
-                    images[is_test], labels[is_test])
+  split = DigitSplit(images[~is_test], labels[~is_test],
+                     images[is_test], labels[is_test])
+  for array in split:
+    array.setflags(write=False)  # the split is cached: callers share these arrays
+  return split
 
 
 # ----------------------------------------------------------------------------
@@ -245,8 +248,9 @@ def train_classifier(seed: int = 0, num_steps: int = 500, batch_size: int = 128,
   Adam on the mean softmax cross-entropy, the learning rate cosine-decayed to
   0 over ``num_steps``. Step t uses rows t*b..(t+1)*b of a per-epoch
   permutation drawn from fold_in(order_key, epoch), and random shifts from
-  fold_in(shift_key, t): the run is a deterministic function of ``seed`` (and of
-  the platform's floating-point kernels).
+  fold_in(shift_key, t): the run is a deterministic function of ``seed`` --
+  bitwise on CPU; on GPU only with XLA_FLAGS=--xla_gpu_autotune_level=0, as
+  each compilation may otherwise autotune different convolution algorithms.
 
   Args:
     seed: initialisation, batch order and augmentation.
