@@ -24,6 +24,9 @@ flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and log
 config_flags.DEFINE_config_file(
     'config', None, 'Config file, optionally with variants: configs/dcgan.py:digit7',
     lock_config=True)
+flags.DEFINE_bool('allow_config_change', False,
+                  'Resume even if the workdir was written with a config that '
+                  'differs in a field that changes the run.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -42,7 +45,8 @@ def main(argv):
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(),
                jax.process_count(), jax.local_devices())
   try:
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
+                             allow_config_change=FLAGS.allow_config_change)
   except (ConfigError, DataError, train.NonFiniteError) as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)

@@ -8,8 +8,10 @@ sample grids from one fixed batch of z, and orbax checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import time
 
 import jax
@@ -102,6 +104,27 @@ def _run_defining(config_dict: dict) -> dict:
   return flat
 
 
+@contextlib.contextmanager
+def _stop_requests():
+  """Turns SIGTERM and SIGINT into a flag the loop checks between steps.
+
+  Pre-emption arrives as SIGTERM: the loop then saves a checkpoint and
+  returns normally, so no step is lost and nothing is half-written.
+  """
+  requested = []
+  def handler(signum, frame):
+    del frame
+    logging.warning('Received %s: saving a checkpoint and stopping.',
+                    signal.Signals(signum).name)
+    requested.append(signum)
+  previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield requested
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
+
+
 def _check_same_run(saved: dict, config) -> None:
   now = _run_defining(json.loads(config.to_json_best_effort()))
   before = _run_defining(saved)
@@ -110,7 +133,7 @@ def _check_same_run(saved: dict, config) -> None:
     raise config_checks.ConfigError(
         'the workdir holds a checkpoint of a different run; differing fields: '
         + ', '.join(f'{k} (saved {before.get(k)!r}, now {now.get(k)!r})' for k in diff)
-        + '. Use another --workdir.')
+        + '. Use another --workdir, or pass --allow_config_change to resume anyway.')
 
 
 def _summarise(history: list[dict]) -> dict[str, float]:
@@ -127,11 +150,14 @@ def _nonfinite_report(history: list[dict], first_step: int) -> str | None:
   return None
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       allow_config_change: bool = False) -> GANState:
   """Trains the GAN described by ``config``, writing everything into ``workdir``.
 
-  Re-running with the same workdir resumes from its latest checkpoint.
-  Returns the final state.
+  Re-running with the same workdir resumes from its newest intact checkpoint;
+  a config that differs from the saved one in a field that changes the run is
+  refused unless ``allow_config_change``. SIGTERM/SIGINT save a checkpoint and
+  return early. Returns the final state.
   """
   config_checks.validate(config, num_devices=1)
   t = config.train
@@ -150,9 +176,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
   lead = jax.process_index() == 0
   _prepare_workdir(workdir)
   ckpt = Checkpointer(workdir, config.log.keep_checkpoints)
-  if ckpt.latest_step() is not None:
-    state, meta = ckpt.restore(state)
-    _check_same_run(meta.get('config', {}), config)
+  restored = ckpt.restore_latest_good(state)
+  if restored is not None:
+    state, meta = restored
+    if not allow_config_change:
+      _check_same_run(meta.get('config', {}), config)
     logging.info('Resumed from %s at step %d.', ckpt.directory, int(state.step))
   config_json = json.loads(config.to_json_best_effort())
   if lead:
@@ -179,49 +207,72 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
     ckpt.save(state, {'config': config_json, 'data': dataset.description})
 
   start = int(state.step)
-  history, last_saved = [], ckpt.latest_step()
-  skipped = 0
-  tick, tick_step = time.perf_counter(), start
-  for step in range(start, t.num_steps):
-    state, metrics = train_step(state, dataset.batch(step, per_step))
-    history.append(metrics)
-    done = step + 1
-    log_now = done % config.log.log_every == 0 or done == t.num_steps
-    ckpt_now = done % config.log.checkpoint_every == 0 or done == t.num_steps
-    if not (log_now or ckpt_now):
-      continue
-    report = _nonfinite_report(history, done - len(history))
-    if report and t.on_nonfinite == 'stop':
-      raise NonFiniteError(f'{report}; stopped (train.on_nonfinite=stop). The last '
-                           f'good checkpoint is step {last_saved} in {ckpt.directory}.')
-    summary = _summarise(history)
-    skipped += int(round(len(history) * (1 - summary['finite'])))
-    history = []
-    if log_now:
-      now = time.perf_counter()
-      rate = (done - tick_step) / (now - tick)
-      tick, tick_step = now, done
-      eta = (t.num_steps - done) / max(rate, 1e-9)
-      logging.info(
-          'step %d/%d  d_loss %.4f  g_loss %.4f  D(x) %.3f  D(G(z)) %.3f  '
-          '%.2f steps/s  ETA %s%s', done, t.num_steps, summary['d_loss'],
-          summary['g_loss'], summary['d_real'], summary['d_fake'], rate,
-          time.strftime('%H:%M:%S', time.gmtime(eta)),
-          f'  skipped {skipped}' if skipped else '')
-      if writer:
-        for k, v in summary.items():
-          if not k.startswith('finite'):
-            writer.add_scalar(f'train/{k}', v, done)
-        writer.add_scalar('train/steps_per_sec', rate, done)
-        writer.add_scalar('train/skipped_steps', skipped, done)
-    if done % config.log.sample_every == 0:
-      save_samples(done, f'samples_{done:06d}.png')
-    if ckpt_now:
-      save_checkpoint()
-      last_saved = done
-  if int(state.step) > start or not os.path.exists(os.path.join(workdir, 'samples_final.png')):
+  history, last_saved = [], (ckpt.all_steps() or [None])[-1]
+  progress = _Progress(t.num_steps, start, writer)
+  with _stop_requests() as stop:
+    for step in range(start, t.num_steps):
+      state, metrics = train_step(state, dataset.batch(step, per_step))
+      history.append(metrics)
+      done = step + 1
+      log_now = done % config.log.log_every == 0 or done == t.num_steps
+      ckpt_now = done % config.log.checkpoint_every == 0 or done == t.num_steps or stop
+      if not (log_now or ckpt_now):
+        continue
+      report = _nonfinite_report(history, done - len(history))
+      if report and t.on_nonfinite == 'stop':
+        raise NonFiniteError(f'{report}; stopped (train.on_nonfinite=stop). The last '
+                             f'good checkpoint is step {last_saved} in {ckpt.directory}.')
+      progress.add(history)
+      history = []
+      if log_now:
+        progress.log(done)
+      if done % config.log.sample_every == 0:
+        save_samples(done, f'samples_{done:06d}.png')
+      if ckpt_now:
+        save_checkpoint()
+        last_saved = done
+      if stop:
+        logging.warning('Stopped at step %d; the same command resumes from here.', done)
+        break
+  if int(state.step) == t.num_steps and (int(state.step) > start or not os.path.exists(
+      os.path.join(workdir, 'samples_final.png'))):
     save_samples(int(state.step), 'samples_final.png')
   if writer:
     writer.close()
   ckpt.close()
   return state
+
+
+class _Progress:
+  """Progress lines (losses, D outputs, steps/s, ETA) and TensorBoard scalars."""
+
+  def __init__(self, num_steps: int, start: int, writer):
+    self.num_steps, self.writer = num_steps, writer
+    self.tick, self.tick_step = time.perf_counter(), start
+    self.skipped = 0
+    self.pending: list[dict] = []
+
+  def add(self, history: list[dict]) -> None:
+    """Takes the per-step metrics since the last call (already fetched or not)."""
+    self.pending.extend(history)
+
+  def log(self, done: int) -> None:
+    summary = _summarise(self.pending)
+    self.skipped += int(round(len(self.pending) * (1 - summary['finite'])))
+    self.pending = []
+    now = time.perf_counter()
+    rate = (done - self.tick_step) / (now - self.tick)
+    self.tick, self.tick_step = now, done
+    eta = (self.num_steps - done) / max(rate, 1e-9)
+    logging.info(
+        'step %d/%d  d_loss %.4f  g_loss %.4f  D(x) %.3f  D(G(z)) %.3f  '
+        '%.2f steps/s  ETA %s%s', done, self.num_steps, summary['d_loss'],
+        summary['g_loss'], summary['d_real'], summary['d_fake'], rate,
+        time.strftime('%H:%M:%S', time.gmtime(eta)),
+        f'  skipped {self.skipped}' if self.skipped else '')
+    if self.writer:
+      for k, v in summary.items():
+        if not k.startswith('finite'):
+          self.writer.add_scalar(f'train/{k}', v, done)
+      self.writer.add_scalar('train/steps_per_sec', rate, done)
+      self.writer.add_scalar('train/skipped_steps', self.skipped, done)
