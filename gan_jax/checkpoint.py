@@ -23,6 +23,10 @@ from absl import logging
 from gan_jax.state import GANState
 
 
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (disk full, permissions, ...)."""
+
+
 def state_digest(state_dict) -> str:
   """SHA-256 over the leaves' dtypes, shapes and bytes, in tree order."""
   h = hashlib.sha256()
@@ -49,9 +53,18 @@ class Checkpointer:
     """Writes ``state`` and a JSON ``meta`` dict at step ``state.step``; blocks."""
     tree = flax.serialization.to_state_dict(state)
     meta = dict(meta or {}, state_sha256=state_digest(tree))
-    self.manager.save(int(state.step), args=ocp.args.Composite(
-        state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)))
-    self.manager.wait_until_finished()
+    step = int(state.step)
+    try:
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)))
+      self.manager.wait_until_finished()
+    except OSError as e:
+      # orbax only renames a finished checkpoint into place, so the earlier
+      # ones are untouched; say so, rather than a traceback from a thread.
+      raise CheckpointWriteError(
+          f'could not write checkpoint step {step} to {self.directory} '
+          f'({e.strerror or e}); the checkpoints already there are intact: '
+          f'{self.all_steps()}') from None
 
   def restore(self, template: GANState, step: int) -> tuple[GANState, dict]:
     """Restores ``step`` into the structure of ``template``; raises if corrupt."""
