@@ -20,6 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from gan_jax.parallel import to_host
 from gan_jax.state import GANState
 
 
@@ -30,7 +31,7 @@ class CheckpointWriteError(OSError):
 def state_digest(state_dict) -> str:
   """SHA-256 over the leaves' dtypes, shapes and bytes, in tree order."""
   h = hashlib.sha256()
-  for leaf in jax.tree.leaves(jax.device_get(state_dict)):
+  for leaf in jax.tree.leaves(to_host(state_dict)):
     a = np.ascontiguousarray(leaf)
     h.update(f'{a.dtype}{a.shape}'.encode())
     h.update(a.tobytes())

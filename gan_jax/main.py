@@ -28,6 +28,13 @@ config_flags.DEFINE_config_file(
 flags.DEFINE_bool('allow_config_change', False,
                   'Resume even if the workdir was written with a config that '
                   'differs in a field that changes the run.')
+flags.DEFINE_bool('distributed', False,
+                  'Join a multi-process job (jax.distributed). Without the three '
+                  'flags below JAX reads the cluster launcher\'s environment '
+                  '(Slurm, Open MPI, TPU pods, Kubernetes).')
+flags.DEFINE_string('coordinator_address', None, 'host:port of process 0.')
+flags.DEFINE_integer('num_processes', None, 'Number of processes in the job.')
+flags.DEFINE_integer('process_id', None, 'This process\'s index in the job.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -43,6 +50,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  if FLAGS.distributed or FLAGS.coordinator_address:
+    # CPU processes exchange all-reduces through gloo; accelerators use their
+    # own interconnect and ignore this setting.
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                               num_processes=FLAGS.num_processes,
+                               process_id=FLAGS.process_id)
   logging.info('JAX process %d/%d, local devices: %s', jax.process_index(),
                jax.process_count(), jax.local_devices())
   try:

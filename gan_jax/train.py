@@ -14,6 +14,7 @@ import os
 import signal
 import time
 
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -21,8 +22,8 @@ import numpy as np
 from absl import logging
 from tensorboardX import SummaryWriter
 
-from gan_jax import config_checks, losses, models, steps, visualize
-from gan_jax.checkpoint import Checkpointer
+from gan_jax import config_checks, losses, models, parallel, steps, visualize
+from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
 from gan_jax.data.images import DataError
 from gan_jax.state import GANState, adam, create_state
@@ -138,12 +139,12 @@ def _check_same_run(saved: dict, config) -> None:
 
 def _summarise(history: list[dict]) -> dict[str, float]:
   """Means of the per-step metrics since the last log line."""
-  stacked = jax.device_get(history)
+  stacked = parallel.to_host(history)
   return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
 
 
 def _nonfinite_report(history: list[dict], first_step: int) -> str | None:
-  for i, m in enumerate(jax.device_get(history)):
+  for i, m in enumerate(parallel.to_host(history)):
     if not m['finite']:
       bad = [k[len('finite_'):] for k in m if k.startswith('finite_') and not m[k]]
       return f'step {first_step + i + 1}: non-finite {", ".join(bad) or "metric"}'
@@ -159,7 +160,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   refused unless ``allow_config_change``. SIGTERM/SIGINT save a checkpoint and
   return early. Returns the final state.
   """
-  config_checks.validate(config, num_devices=1)
+  par = parallel.Parallel(config.parallel)
+  config_checks.validate(config, num_devices=par.num_devices)
   t = config.train
   native = models.native_image_size(config.model.name)
   dataset = create_dataset(config.data, config.seed, config.data.image_size or native)
@@ -167,18 +169,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if hasattr(dataset, '__len__') and len(dataset) < per_step:
     raise DataError(f'data: {len(dataset)} examples are fewer than train.batch_size '
                     f'x train.d_steps = {per_step}; lower train.batch_size')
-  game = create_game(config, dataset.sample_shape)
-  state = init_state(config, game, dataset.sample_shape)
-  train_step = jax.jit(steps.make_train_step(game, t.update_rule, t.d_steps),
-                       donate_argnums=0)
+  game = create_game(config, dataset.sample_shape, axis_name=par.axis_name)
+  state = par.put_state(init_state(config, game, dataset.sample_shape))
+  train_step = par.compile(steps.make_train_step(game, t.update_rule, t.d_steps))
   sample = make_sampler(game)
+  # Fake CPU devices can deadlock in back-to-back all-reduces unless each step
+  # is waited for (see shared/JAX_NOTES.md); real accelerators run ahead.
+  block_each_step = par.num_devices > 1 and jax.default_backend() == 'cpu'
+  process, num_processes = jax.process_index(), jax.process_count()
 
   lead = jax.process_index() == 0
   _prepare_workdir(workdir)
   ckpt = Checkpointer(workdir, config.log.keep_checkpoints)
-  restored = ckpt.restore_latest_good(state)
+  restored = ckpt.restore_latest_good(par.get_state(state))
   if restored is not None:
-    state, meta = restored
+    state, meta = par.put_state(restored[0]), restored[1]
     if not allow_config_change:
       _check_same_run(meta.get('config', {}), config)
     logging.info('Resumed from %s at step %d.', ckpt.directory, int(state.step))
@@ -189,6 +194,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   logging.info('Data: %s', dataset.description)
   logging.info('Params: G %d, D %d', *(sum(x.size for x in jax.tree.leaves(p))
                                        for p in (state.g_params, state.d_params)))
+  logging.info('Parallel: %s over %d devices in %d processes; global batch %d.',
+               par.mode, par.num_devices, num_processes, t.batch_size)
 
   writer = SummaryWriter(workdir) if lead else None
   z_fixed = fixed_latents(config)
@@ -196,23 +203,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   real_preview = dataset.batch(0, 2048) if dataset.sample_shape == (2,) else None
 
   def save_samples(step: int, name: str):
+    fake = parallel.to_host(sample(par.get_state(state), z_fixed))  # on every process
     if not lead:
       return
-    fake = np.asarray(sample(state, z_fixed))
     picture = visualize.sample_picture(fake, real_preview, f'step {step}')
     visualize.save_png(picture, os.path.join(workdir, name))
     writer.add_image('samples', picture, step, dataformats='HWC')
 
   def save_checkpoint():
-    ckpt.save(state, {'config': config_json, 'data': dataset.description})
+    ckpt.save(par.get_state(state), {'config': config_json, 'data': dataset.description})
 
-  start = int(state.step)
+  start = int(parallel.to_host(par.get_state(state).step))
   history, last_saved = [], (ckpt.all_steps() or [None])[-1]
-  progress = _Progress(t.num_steps, start, writer)
+  progress = _Progress(t.num_steps, start, writer, verbose=lead)
   with _stop_requests() as stop:
     for step in range(start, t.num_steps):
-      state, metrics = train_step(state, dataset.batch(step, per_step))
-      history.append(metrics)
+      local = dataset.batch(step, per_step, shard=process, num_shards=num_processes)
+      state, metrics = train_step(state, par.put_batch(local))
+      if block_each_step:
+        jax.block_until_ready(state)
+      history.append(par.get_metrics(metrics))
       done = step + 1
       log_now = done % config.log.log_every == 0 or done == t.num_steps
       ckpt_now = done % config.log.checkpoint_every == 0 or done == t.num_steps or stop
@@ -234,20 +244,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if stop:
         logging.warning('Stopped at step %d; the same command resumes from here.', done)
         break
-  if int(state.step) == t.num_steps and (int(state.step) > start or not os.path.exists(
+  final = par.get_state(state)
+  end = int(parallel.to_host(final.step))
+  logging.info('Process %d ends at step %d, state sha256 %s.', process, end,
+               state_digest(flax.serialization.to_state_dict(final)))
+  if end == t.num_steps and (end > start or not os.path.exists(
       os.path.join(workdir, 'samples_final.png'))):
-    save_samples(int(state.step), 'samples_final.png')
+    save_samples(end, 'samples_final.png')
   if writer:
     writer.close()
   ckpt.close()
-  return state
+  return final
 
 
 class _Progress:
   """Progress lines (losses, D outputs, steps/s, ETA) and TensorBoard scalars."""
 
-  def __init__(self, num_steps: int, start: int, writer):
-    self.num_steps, self.writer = num_steps, writer
+  def __init__(self, num_steps: int, start: int, writer, verbose: bool = True):
+    self.num_steps, self.writer, self.verbose = num_steps, writer, verbose
     self.tick, self.tick_step = time.perf_counter(), start
     self.skipped = 0
     self.pending: list[dict] = []
@@ -264,6 +278,8 @@ class _Progress:
     rate = (done - self.tick_step) / (now - self.tick)
     self.tick, self.tick_step = now, done
     eta = (self.num_steps - done) / max(rate, 1e-9)
+    if not self.verbose:  # only process 0 prints progress
+      return
     logging.info(
         'step %d/%d  d_loss %.4f  g_loss %.4f  D(x) %.3f  D(G(z)) %.3f  '
         '%.2f steps/s  ETA %s%s', done, self.num_steps, summary['d_loss'],
