@@ -54,7 +54,7 @@ class Checkpointer:
     """Writes ``state`` and a JSON ``meta`` dict at step ``state.step``; blocks."""
     tree = flax.serialization.to_state_dict(state)
     meta = dict(meta or {}, state_sha256=state_digest(tree))
-    step = int(state.step)
+    step = int(np.max(to_host(state.step)))  # one step for all seeds
     try:
       self.manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)))

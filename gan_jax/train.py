@@ -26,6 +26,7 @@ from gan_jax import config_checks, losses, models, parallel, steps, visualize
 from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
 from gan_jax.data.images import DataError
+from gan_jax.seeds import Seeds, mean_and_stderr
 from gan_jax.state import GANState, adam, create_state
 
 # Fields whose change does not change the steps already taken (a run may be
@@ -48,12 +49,14 @@ def create_game(config, sample_shape, axis_name=None):
       z_dim=config.model.z_dim, axis_name=axis_name)
 
 
-def init_state(config, game: steps.Game, sample_shape) -> GANState:
-  """The step-0 state of the run, initialised from ``config.seed`` (jitted: fast)."""
-  init = jax.jit(lambda rng: create_state(
+def init_state(config, game: steps.Game, sample_shape, num_seeds: int = 1) -> GANState:
+  """The step-0 state, from PRNGKey(config.seed + i) for each of ``num_seeds``.
+
+  With several seeds every leaf gets a leading seed axis (see seeds.py).
+  """
+  return Seeds(config.seed, num_seeds).init(lambda rng: create_state(
       rng, game.generator, game.discriminator, game.g_tx, game.d_tx,
       config.model.z_dim, sample_shape))
-  return init(jax.random.PRNGKey(config.seed))
 
 
 def make_sampler(game: steps.Game):
@@ -137,17 +140,20 @@ def _check_same_run(saved: dict, config) -> None:
         + '. Use another --workdir, or pass --allow_config_change to resume anyway.')
 
 
-def _summarise(history: list[dict]) -> dict[str, float]:
-  """Means of the per-step metrics since the last log line."""
+def _summarise(history: list[dict]) -> dict[str, np.ndarray]:
+  """Means over the steps since the last log line: () per metric, or (N,) per seed."""
   stacked = parallel.to_host(history)
-  return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
+  return {k: np.mean([m[k] for m in stacked], axis=0) for k in stacked[0]}
 
 
 def _nonfinite_report(history: list[dict], first_step: int) -> str | None:
   for i, m in enumerate(parallel.to_host(history)):
-    if not m['finite']:
-      bad = [k[len('finite_'):] for k in m if k.startswith('finite_') and not m[k]]
-      return f'step {first_step + i + 1}: non-finite {", ".join(bad) or "metric"}'
+    if not np.all(m['finite']):
+      bad = [k[len('finite_'):] for k in m if k.startswith('finite_') and not np.all(m[k])]
+      where = ''
+      if np.ndim(m['finite']):
+        where = f' (seed index {int(np.argmin(m["finite"]))})'
+      return f'step {first_step + i + 1}: non-finite {", ".join(bad) or "metric"}{where}'
   return None
 
 
@@ -163,15 +169,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   par = parallel.Parallel(config.parallel)
   config_checks.validate(config, num_devices=par.num_devices)
   t = config.train
+  if t.num_seeds > 1 and par.num_devices > 1:
+    raise config_checks.ConfigError(
+        f'train.num_seeds={t.num_seeds} runs its seeds on one device, but there are '
+        f'{par.num_devices}; use train.num_seeds=1, or one device '
+        '(e.g. CUDA_VISIBLE_DEVICES=0)')
+  seeds = Seeds(config.seed, t.num_seeds)
   native = models.native_image_size(config.model.name)
   dataset = create_dataset(config.data, config.seed, config.data.image_size or native)
   per_step = t.batch_size * t.d_steps
   if hasattr(dataset, '__len__') and len(dataset) < per_step:
     raise DataError(f'data: {len(dataset)} examples are fewer than train.batch_size '
                     f'x train.d_steps = {per_step}; lower train.batch_size')
+  datasets = seeds.datasets(dataset)
   game = create_game(config, dataset.sample_shape, axis_name=par.axis_name)
-  state = par.put_state(init_state(config, game, dataset.sample_shape))
-  train_step = par.compile(steps.make_train_step(game, t.update_rule, t.d_steps))
+  state = par.put_state(init_state(config, game, dataset.sample_shape, t.num_seeds))
+  train_step = par.compile(seeds.map(steps.make_train_step(game, t.update_rule, t.d_steps)))
   sample = make_sampler(game)
   # Fake CPU devices can deadlock in back-to-back all-reduces unless each step
   # is waited for (see shared/JAX_NOTES.md); real accelerators run ahead.
@@ -186,14 +199,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     state, meta = par.put_state(restored[0]), restored[1]
     if not allow_config_change:
       _check_same_run(meta.get('config', {}), config)
-    logging.info('Resumed from %s at step %d.', ckpt.directory, int(state.step))
+    logging.info('Resumed from %s at step %d.', ckpt.directory,
+                 int(np.max(restored[0].step)))
   config_json = json.loads(config.to_json_best_effort())
   if lead:
     _write_json(os.path.join(workdir, 'config.json'), config_json)
     _write_json(os.path.join(workdir, 'data.json'), {'description': dataset.description})
   logging.info('Data: %s', dataset.description)
-  logging.info('Params: G %d, D %d', *(sum(x.size for x in jax.tree.leaves(p))
-                                       for p in (state.g_params, state.d_params)))
+  one = seeds.first(par.get_state(state))
+  logging.info('Params: G %d, D %d%s', *(sum(x.size for x in jax.tree.leaves(p))
+                                         for p in (one.g_params, one.d_params)),
+               f' (x {t.num_seeds} seeds)' if seeds.many else '')
   logging.info('Parallel: %s over %d devices in %d processes; global batch %d.',
                par.mode, par.num_devices, num_processes, t.batch_size)
 
@@ -202,23 +218,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Real points drawn under the generated ones in 2-D scatter plots.
   real_preview = dataset.batch(0, 2048) if dataset.sample_shape == (2,) else None
 
-  def save_samples(step: int, name: str):
-    fake = parallel.to_host(sample(par.get_state(state), z_fixed))  # on every process
+  def save_samples(step: int, name: str, all_seeds: bool = False):
+    """Seed 0's grid (or, with all_seeds, one file per seed: name_seed{i}.png)."""
+    current = par.get_state(state)
+    fakes = [parallel.to_host(sample(seeds.first(current), z_fixed))]  # on every process
+    if all_seeds and seeds.many:
+      fakes = [parallel.to_host(sample(jax.tree.map(lambda x, i=i: x[i], current), z_fixed))
+               for i in range(t.num_seeds)]
     if not lead:
       return
-    picture = visualize.sample_picture(fake, real_preview, f'step {step}')
-    visualize.save_png(picture, os.path.join(workdir, name))
+    for i, fake in enumerate(fakes):
+      picture = visualize.sample_picture(fake, real_preview, f'step {step}')
+      suffix = f'_seed{seeds.seeds[i]}' if all_seeds and seeds.many else ''
+      visualize.save_png(picture, os.path.join(workdir, name.replace('.png', f'{suffix}.png')))
     writer.add_image('samples', picture, step, dataformats='HWC')
 
   def save_checkpoint():
     ckpt.save(par.get_state(state), {'config': config_json, 'data': dataset.description})
 
-  start = int(parallel.to_host(par.get_state(state).step))
+  start = int(np.max(parallel.to_host(par.get_state(state).step)))
   history, last_saved = [], (ckpt.all_steps() or [None])[-1]
   progress = _Progress(t.num_steps, start, writer, verbose=lead)
   with _stop_requests() as stop:
     for step in range(start, t.num_steps):
-      local = dataset.batch(step, per_step, shard=process, num_shards=num_processes)
+      local = seeds.batch(datasets, step, per_step, process, num_processes)
       state, metrics = train_step(state, par.put_batch(local))
       if block_each_step:
         jax.block_until_ready(state)
@@ -245,12 +268,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         logging.warning('Stopped at step %d; the same command resumes from here.', done)
         break
   final = par.get_state(state)
-  end = int(parallel.to_host(final.step))
+  end = int(np.max(parallel.to_host(final.step)))
   logging.info('Process %d ends at step %d, state sha256 %s.', process, end,
                state_digest(flax.serialization.to_state_dict(final)))
   if end == t.num_steps and (end > start or not os.path.exists(
       os.path.join(workdir, 'samples_final.png'))):
-    save_samples(end, 'samples_final.png')
+    save_samples(end, 'samples_final.png', all_seeds=True)
   if writer:
     writer.close()
   ckpt.close()
@@ -272,7 +295,8 @@ class _Progress:
 
   def log(self, done: int) -> None:
     summary = _summarise(self.pending)
-    self.skipped += int(round(len(self.pending) * (1 - summary['finite'])))
+    # Skipped updates, summed over seeds.
+    self.skipped += int(round(len(self.pending) * float(np.sum(1 - summary['finite']))))
     self.pending = []
     now = time.perf_counter()
     rate = (done - self.tick_step) / (now - self.tick)
@@ -280,15 +304,24 @@ class _Progress:
     eta = (self.num_steps - done) / max(rate, 1e-9)
     if not self.verbose:  # only process 0 prints progress
       return
+    stats = {k: mean_and_stderr(v) for k, v in summary.items()}
+    def show(k, fmt):  # "0.6931" for one seed, "0.6931+-0.0123" for several
+      mean, se = stats[k]
+      return fmt % mean + (('+-' + fmt % se) if np.ndim(summary[k]) else '')
     logging.info(
-        'step %d/%d  d_loss %.4f  g_loss %.4f  D(x) %.3f  D(G(z)) %.3f  '
-        '%.2f steps/s  ETA %s%s', done, self.num_steps, summary['d_loss'],
-        summary['g_loss'], summary['d_real'], summary['d_fake'], rate,
+        'step %d/%d  d_loss %s  g_loss %s  D(x) %s  D(G(z)) %s  %.2f steps/s  ETA %s%s',
+        done, self.num_steps, show('d_loss', '%.4f'), show('g_loss', '%.4f'),
+        show('d_real', '%.3f'), show('d_fake', '%.3f'), rate,
         time.strftime('%H:%M:%S', time.gmtime(eta)),
         f'  skipped {self.skipped}' if self.skipped else '')
     if self.writer:
-      for k, v in summary.items():
-        if not k.startswith('finite'):
-          self.writer.add_scalar(f'train/{k}', v, done)
+      for k, values in summary.items():
+        if k.startswith('finite'):
+          continue
+        self.writer.add_scalar(f'train/{k}', stats[k][0], done)
+        if np.ndim(values):  # several seeds: each one, and the standard error
+          self.writer.add_scalar(f'train/{k}_stderr', stats[k][1], done)
+          for i, v in enumerate(values):
+            self.writer.add_scalar(f'seed{i}/{k}', float(v), done)
       self.writer.add_scalar('train/steps_per_sec', rate, done)
       self.writer.add_scalar('train/skipped_steps', self.skipped, done)

@@ -24,3 +24,7 @@ class Dataset(abc.ABC):
 
     Returns float32 of shape (b, *sample_shape); images are in [-1, 1].
     """
+
+  @abc.abstractmethod
+  def reseeded(self, seed: int) -> 'Dataset':
+    """The same data drawn or shuffled by another seed (arrays are shared)."""

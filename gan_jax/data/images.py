@@ -48,6 +48,9 @@ class ImageArrayDataset(Dataset):
   def __len__(self):
     return len(self.images)
 
+  def reseeded(self, seed):
+    return ImageArrayDataset(self.images, seed, self.description)
+
   def permutation(self, epoch: int) -> np.ndarray:
     if epoch != self._epoch:
       self._epoch = epoch

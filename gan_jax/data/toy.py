@@ -40,6 +40,9 @@ class ToyMixture(Dataset):
     self.description = (f'{len(mixture.means)}-mode 2-D Gaussian mixture, '
                         f'std {mixture.std}')
 
+  def reseeded(self, seed):
+    return ToyMixture(self.mixture, seed)
+
   def batch(self, step, batch_size, shard=0, num_shards=1):
     rng = np.random.default_rng([self.seed, step])
     modes = rng.integers(len(self.mixture.means), size=batch_size)
