@@ -17,6 +17,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config for the comma-separated variants in ``arg``."""
   config = ml_collections.ConfigDict()
   config.seed = 0
+  config.parallel = 'jit'  # jit (sharded over a device mesh) | pmap
 
   config.data = ml_collections.ConfigDict()
   config.data.name = 'mnist'        # tfds name, or 'ring' / 'grid' (2-D toys)
@@ -42,6 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.loss = 'non_saturating'  # non_saturating | minimax
   config.train.update_rule = 'simultaneous'  # simultaneous | alternating (`update` would shadow ConfigDict.update)
   config.train.d_steps = 1          # D updates per G update
+  config.train.num_seeds = 1        # N independent GANs in one program (jax.vmap)
   config.train.on_nonfinite = 'stop'  # stop | skip a non-finite update
 
   config.optim = ml_collections.ConfigDict()

@@ -112,13 +112,16 @@ class Game:
 
 
 def _extra_d_steps(game: Game, state: GANState, real: jax.Array, d_steps: int):
-  """Splits ``real`` into d_steps chunks; D-only updates on all but the last.
+  """Splits ``real`` into d_steps interleaved chunks; D-only updates on all but the last.
 
   Returns the state after them, the last chunk, and the z for the final update.
   The randomness of chunk k is fold_in(fold_in(rng, step), k).
   """
   rng = jax.random.fold_in(state.rng, state.step)
-  chunks = real.reshape(d_steps, real.shape[0] // d_steps, *real.shape[1:])
+  # Chunk k is rows k, k + d_steps, ...: every contiguous shard of the batch
+  # (a device's, a process's) holds its own slice of every chunk, so a step
+  # splits the same way on one device and on many.
+  chunks = real.reshape(real.shape[0] // d_steps, d_steps, *real.shape[1:]).swapaxes(0, 1)
   for k in range(d_steps - 1):
     state, _ = game.d_step(state, chunks[k], jax.random.fold_in(rng, k))
   z = sample_latent(jax.random.fold_in(rng, d_steps - 1), chunks.shape[1],
