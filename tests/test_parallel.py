@@ -77,14 +77,26 @@ def _assert_close(a, b):
     np.testing.assert_allclose(x, y, atol=TOL * max(float(np.abs(y).max()), 1e-6), rtol=0)
 
 
-def test_two_processes_equal_one_process_with_four_devices(tmp_path):
+def _two_process_run(workdir):
   port = _free_port()
   procs = [subprocess.Popen(
-      _cli(tmp_path / 'two', f'--coordinator_address=127.0.0.1:{port}',
+      _cli(workdir, f'--coordinator_address=127.0.0.1:{port}',
            '--num_processes=2', f'--process_id={i}'),
       cwd=REPO, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
            for i in range(2)]
-  logs = [p.communicate(timeout=600)[0] for p in procs]
+  return procs, [p.communicate(timeout=600)[0] for p in procs]
+
+
+def test_two_processes_equal_one_process_with_four_devices(tmp_path):
+  two_dir = tmp_path / 'two'
+  procs, logs = _two_process_run(two_dir)
+  if any('Shutdown barrier has failed' in log for log in logs):
+    # Seen intermittently on a loaded 2-core machine: one process reaches
+    # JAX's exit barrier more than 300 s after the other. The run itself had
+    # finished; start over once in a fresh workdir (all assertions below
+    # still apply to the new run).
+    two_dir = tmp_path / 'two_again'
+    procs, logs = _two_process_run(two_dir)
   assert [p.returncode for p in procs] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
   assert 'jit over 4 devices in 2 processes' in logs[0]
   digests = [line.rsplit(' ', 1)[-1] for log in logs for line in log.splitlines()
@@ -98,7 +110,7 @@ def test_two_processes_equal_one_process_with_four_devices(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert f'{mode} over 4 devices in 1 processes' in out.stderr
   single = train.train_and_evaluate(_tiny_embedded(), str(tmp_path / 'one'))
-  two = _final_state(tmp_path / 'two')
+  two = _final_state(two_dir)
   for mode in ('jit', 'pmap'):
     _assert_close(_final_state(tmp_path / mode), two)
   _assert_close(single, two)

@@ -1,0 +1,250 @@
+"""Benchmark harness: train-step speed side by side with PyTorch, in one process.
+
+    python experiments/benchmark.py                     # CPU: both DCGANs, batch 64
+    python experiments/benchmark.py --nets=dcgan64 --batches=256,1024   # on a GPU
+    python experiments/benchmark.py --out=docs/benchmark_cpu.md
+
+For each net (`mnist`: the MNIST DCGAN; `dcgan64`: the classic 64x64 DCGAN
+with 3 channels) and batch size it times, after compilation and warm-up, the
+median and spread of repeated steps of:
+  ours simultaneous   the one-pass simultaneous step (train.update_rule default)
+  ours alternating    the classic schedule, same as PyTorch's example
+  two-pass            the simultaneous update with each player's gradient in
+                      its own separately compiled function (XLA would merge the
+                      shared forward pass inside one jit, so they are apart)
+  straightforward     the alternating step with plain `nn.ConvTranspose`
+                      (model.conv_transpose_impl='xla'), with --straightforward
+  torch alternating / simultaneous   the same nets, batch and dtype in PyTorch
+and reports images/s, the step's FLOPs from XLA's cost analysis, achieved
+GFLOP/s, the fraction of a float32 matmul peak measured in the same run, XLA's
+memory estimate, and the ratios ours / PyTorch and one-pass / two-pass. For
+the MLP GAN on the 2-D ring it compares one dispatch per step with `lax.scan`
+over K steps per dispatch. All figures are float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import jax  # pylint: disable=g-import-not-at-top
+import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+import optax  # pylint: disable=g-import-not-at-top
+from absl import app, flags  # pylint: disable=g-import-not-at-top
+
+from configs import dcgan, toy2d  # pylint: disable=g-import-not-at-top
+from gan_jax import steps, train  # pylint: disable=g-import-not-at-top
+
+flags.DEFINE_list('nets', ['mnist', 'dcgan64'], 'Nets to time.')
+flags.DEFINE_list('batches', ['64'], 'Batch sizes.')
+flags.DEFINE_integer('repeats', 10, 'Timed steps per measurement.')
+flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
+flags.DEFINE_bool('torch', True, 'Also time PyTorch (if installed).')
+flags.DEFINE_bool('straightforward', False,
+                  'Also time plain nn.ConvTranspose (slow on CPU: ~10 s/step at 64x64).')
+flags.DEFINE_list('impls', ['auto'], 'model.conv_transpose_impl values to time the '
+                  'simultaneous step with (the first is also used for the rest).')
+flags.DEFINE_integer('scan_steps', 100, 'K for the lax.scan comparison (0 skips it).')
+flags.DEFINE_string('out', '', 'Also write the Markdown report here.')
+FLAGS = flags.FLAGS
+
+NETS = {'mnist': ('dcgan_mnist', (28, 28, 1)), 'dcgan64': ('dcgan64', (64, 64, 3))}
+
+
+def timed(fn, repeats, warmup):
+  """Median, min and max seconds of ``fn()`` (which must block) after warm-up."""
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times)), float(min(times)), float(max(times))
+
+
+def cost(jitted, *args) -> tuple[float, float]:
+  """(FLOPs, bytes of temporaries + arguments + outputs) from XLA's analyses."""
+  lowered = jitted.lower(*args)
+  compiled = lowered.compile()
+  # FLOPs of the program as written, counted on the CPU lowering: a GPU's
+  # compiled analysis counts cuDNN convolutions (custom calls) as zero.
+  cpu = jax.devices('cpu')[0]
+  analysis = jitted.lower(*jax.device_put(args, cpu)).cost_analysis()
+  analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+  memory = compiled.memory_analysis()
+  mem = (memory.temp_size_in_bytes + memory.argument_size_in_bytes
+         + memory.output_size_in_bytes) if memory is not None else float('nan')
+  return float(analysis.get('flops', float('nan'))), float(mem)
+
+
+def matmul_peak(n: int = 4096) -> float:
+  """Best float32 GFLOP/s of an n x n matmul, with XLA and (on CPU) numpy."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+  mm = jax.jit(lambda a: a @ a)
+  best = 2 * n**3 / timed(lambda: jax.block_until_ready(mm(a)), 5, 2)[1] / 1e9
+  if jax.default_backend() == 'cpu':
+    an = np.asarray(a)
+    best = max(best, 2 * n**3 / timed(lambda: an @ an, 5, 1)[1] / 1e9)
+  return best
+
+
+def two_pass_step(game: steps.Game):
+  """The simultaneous update with each player's gradient compiled on its own."""
+  def losses(g_params, d_params, state, real, z):
+    fake, _ = steps.apply_model(game.generator, g_params, state.g_state, z)
+    real_logits, fake_logits, _ = game.discriminate(d_params, state.d_state, real, fake)
+    return game.loss_fn(real_logits, fake_logits)
+  d_grad = jax.jit(jax.grad(lambda d, s, r, z: losses(s.g_params, d, s, r, z)[0]))
+  g_grad = jax.jit(jax.grad(lambda g, s, r, z: losses(g, s.d_params, s, r, z)[1]))
+
+  @jax.jit
+  def apply(state, g_grads, d_grads):
+    return game.update_d(game.update_g(state, g_grads, state.g_state), d_grads, state.d_state)
+  return d_grad, g_grad, apply
+
+
+def bench_net(net: str, batch: int, peak: float) -> list[dict]:
+  name, shape = NETS[net]
+  config = dcgan.get_config()
+  config.model.name = name
+  rows = []
+  real = jax.random.uniform(jax.random.PRNGKey(1), (batch, *shape), minval=-1, maxval=1)
+  impls = FLAGS.impls
+  variants = [('ours simultaneous' + (f' [{impl}]' if len(impls) > 1 else ''),
+               'simultaneous', impl) for impl in impls]
+  variants.append(('ours alternating', 'alternating', impls[0]))
+  if FLAGS.straightforward:
+    variants.append(('straightforward (plain ConvTranspose)', 'alternating', 'xla'))
+  for label, update, impl in variants:
+    config.model.conv_transpose_impl = impl
+    game = train.create_game(config, shape)
+    state = train.init_state(config, game, shape)
+    step = jax.jit(steps.make_train_step(game, update))
+    flops, mem = cost(step, state, real)
+    holder = [state]
+    def run():
+      holder[0] = jax.block_until_ready(step(holder[0], real)[0])
+    repeats = FLAGS.repeats if impl != 'xla' or jax.default_backend() != 'cpu' else 2
+    rows.append(dict(what=label, t=timed(run, repeats, FLAGS.warmup), flops=flops, mem=mem))
+
+  config.model.conv_transpose_impl = FLAGS.impls[0]
+  game = train.create_game(config, shape)
+  state = train.init_state(config, game, shape)
+  d_grad, g_grad, apply = two_pass_step(game)
+  z = jax.random.normal(jax.random.PRNGKey(2), (batch, config.model.z_dim))
+  flops = sum(cost(f, state.d_params if f is d_grad else state.g_params, state, real, z)[0]
+              for f in (d_grad, g_grad))
+  holder = [state]
+  def run_two_pass():
+    s = holder[0]
+    dg = d_grad(s.d_params, s, real, z)
+    gg = g_grad(s.g_params, s, real, z)
+    holder[0] = jax.block_until_ready(apply(s, gg, dg))
+  rows.append(dict(what='two-pass (separately compiled gradients)',
+                   t=timed(run_two_pass, FLAGS.repeats, FLAGS.warmup), flops=flops,
+                   mem=float('nan')))
+
+  if FLAGS.torch:
+    try:
+      import bench_torch  # pylint: disable=g-import-not-at-top
+      import torch  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      print('PyTorch not installed: skipping its rows (pip install torch==2.13.0).')
+    else:
+      device = 'cuda' if jax.default_backend() == 'gpu' and torch.cuda.is_available() else 'cpu'
+      for update in ('alternating', 'simultaneous'):
+        step = bench_torch.make_step(net, batch, update, channels=shape[-1], device=device)
+        rows.append(dict(what=f'torch {update}', t=timed(step, FLAGS.repeats, FLAGS.warmup),
+                         flops=float('nan'), mem=float('nan')))
+  for r in rows:
+    r.update(net=net, batch=batch, peak=peak)
+  return rows
+
+
+def bench_scan(k: int) -> tuple[float, float]:
+  """Steps/s of the ring MLP GAN: one dispatch per step vs lax.scan over k."""
+  config = toy2d.get_config('ring')
+  game = train.create_game(config, (2,))
+  step = steps.make_train_step(game, config.train.update_rule)
+  state = train.init_state(config, game, (2,))
+  data = jnp.asarray(np.random.default_rng(0).normal(size=(k, 256, 2)).astype(np.float32))
+  one = jax.jit(step)
+  scanned = jax.jit(lambda s, xs: jax.lax.scan(step, s, xs))
+  holder = [state, state]
+  def per_step():
+    s = holder[0]
+    for i in range(k):
+      s, _ = one(s, data[i])
+    holder[0] = jax.block_until_ready(s)
+  def per_scan():
+    holder[1] = jax.block_until_ready(scanned(holder[1], data)[0])
+  return k / timed(per_step, 5, 1)[0], k / timed(per_scan, 5, 1)[0]
+
+
+def report(rows, peak, scan) -> str:
+  dev = jax.devices()[0]
+  lines = [f'Machine: {dev.device_kind} ({jax.default_backend()}), {os.cpu_count()} CPU cores, '
+           f'{platform.machine()}; jax {jax.__version__}'
+           + (f', torch {__import__("torch").__version__} ({__import__("torch").get_num_threads()} threads)'
+              if 'torch' in sys.modules else '')
+           + f'. float32 matmul peak measured in this run: {peak:.0f} GFLOP/s.', '',
+           '| net | batch | step | median s (min-max) | images/s | GFLOP/step (XLA) | '
+           'GFLOP/s | % of matmul peak | XLA memory MB |',
+           '|---|---|---|---|---|---|---|---|---|']
+  fmt = lambda v, spec: '-' if np.isnan(v) else format(v, spec)
+  for r in rows:
+    med, lo, hi = r['t']
+    gf = r['flops'] / 1e9
+    lines.append(
+        f"| {r['net']} | {r['batch']} | {r['what']} | {med:.3f} ({lo:.3f}-{hi:.3f}) | "
+        f"{r['batch'] / med:.0f} | {fmt(gf, '.1f')} | {fmt(gf / med, '.0f')} | "
+        f"{fmt(100 * gf / med / peak, '.0f')} | {fmt(r['mem'] / 2**20, '.0f')} |")
+  lines += ['', '| net | batch | ratio | value |', '|---|---|---|---|']
+  by = {}
+  for r in rows:
+    by[(r['net'], r['batch'], r['what'])] = r
+  for net, batch in sorted({(r['net'], r['batch']) for r in rows}):
+    get = lambda w: by.get((net, batch, w)) or by.get((net, batch, f'{w} [{FLAGS.impls[0]}]'))
+    pairs = [('ours alternating / torch alternating', 'ours alternating', 'torch alternating'),
+             ('ours simultaneous / torch simultaneous', 'ours simultaneous', 'torch simultaneous'),
+             ('one-pass / two-pass (time)', 'ours simultaneous',
+              'two-pass (separately compiled gradients)')]
+    for label, a, b in pairs:
+      if get(a) and get(b):
+        lines.append(f"| {net} | {batch} | {label} | {get(a)['t'][0] / get(b)['t'][0]:.2f} |")
+    a, b = get('ours simultaneous'), get('two-pass (separately compiled gradients)')
+    lines.append(f"| {net} | {batch} | one-pass / two-pass (XLA FLOPs) | "
+                 f"{a['flops'] / b['flops']:.2f} |")
+  if scan:
+    lines += ['', f'MLP GAN on the 2-D ring (batch 256): {scan[0]:.0f} steps/s with one '
+              f'dispatch per step, {scan[1]:.0f} steps/s with lax.scan over '
+              f'{FLAGS.scan_steps} steps per dispatch ({scan[1] / scan[0]:.1f}x).']
+  return '\n'.join(lines)
+
+
+def main(_):
+  peak = matmul_peak()
+  rows = []
+  for net in FLAGS.nets:
+    for batch in map(int, FLAGS.batches):
+      print(f'timing {net} at batch {batch} ...', flush=True)
+      rows += bench_net(net, batch, peak)
+  scan = bench_scan(FLAGS.scan_steps) if FLAGS.scan_steps else None
+  text = report(rows, peak, scan)
+  print(text)
+  if FLAGS.out:
+    with open(FLAGS.out, 'w') as f:
+      f.write(text + '\n')
+
+
+if __name__ == '__main__':
+  app.run(main)
