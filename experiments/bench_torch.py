@@ -103,9 +103,10 @@ def make_step(name: str, batch: int, update: str = 'alternating', channels: int 
     opt_g.step()
 
   step = {'alternating': alternating, 'simultaneous': simultaneous}[update]
-  if device == 'cpu':
-    return step
-  def synced():
-    step()
-    torch.cuda.synchronize()
-  return synced
+  if device != 'cpu':
+    def synced():
+      alternating() if update == 'alternating' else simultaneous()
+      torch.cuda.synchronize()
+    step = synced
+  step.modules = (g, d)  # for tests
+  return step
