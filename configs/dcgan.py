@@ -5,8 +5,11 @@
     python -m gan_jax.main --config=configs/dcgan.py:tiny --workdir=/tmp/tiny
 
 Variants after the colon (comma-separated, combinable):
-  digit7  train only on the digit 7, the worked example of the GAN primer.
-  tiny    a few steps of a very small model, for tests and smoke runs.
+  digit7   train only on the digit 7, the worked example of the GAN primer.
+  tiny     a few steps of a very small model, for tests and smoke runs.
+  wgan_gp  Wasserstein loss + gradient penalty (lambda 10), 5 critic steps per
+           G step, Adam(1e-4, b1 0, b2 0.9) as in Gulrajani et al. 2017 (their
+           critic has no BatchNorm; the DCGAN one keeps it).
 Any field can be overridden, e.g. --config.train.num_steps=2000.
 """
 
@@ -36,21 +39,35 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.g_hidden = (256, 256)  # mlp only
   config.model.d_hidden = (256, 256)  # mlp only
   config.model.output_activation = 'tanh'  # mlp only: tanh | none
+  config.model.d_spectral_norm = False  # spectral normalisation of D's layers (dcgan*, mlp)
+  config.model.pack = 1             # PacGAN: D judges packs of this many samples; 1 = off
+  config.model.dirac_init = (1.0, 1.0)  # scalar_dirac only: (theta, psi) at step 0
 
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 3000
   config.train.batch_size = 64      # global, over all devices
-  config.train.loss = 'non_saturating'  # non_saturating | minimax
-  config.train.update_rule = 'simultaneous'  # simultaneous | alternating (`update` would shadow ConfigDict.update)
+  # non_saturating | minimax | hinge | wasserstein | least_squares | relativistic_average
+  config.train.loss = 'non_saturating'
+  # simultaneous | alternating | extragradient | optimistic | consensus
+  # (`update` would shadow ConfigDict.update)
+  config.train.update_rule = 'simultaneous'
   config.train.d_steps = 1          # D updates per G update
+  config.train.regularizers = ()    # D penalties, any of: r1 | r2 | gradient_penalty
+  config.train.r1_gamma = 10.0      # r1: gamma/2 E|grad_x D(x)|^2 on real samples
+  config.train.r2_gamma = 10.0      # r2: the same on generated samples
+  config.train.gp_lambda = 10.0     # gradient_penalty: lambda E(|grad D(x_hat)| - 1)^2
+  config.train.label_smoothing = 0.0  # one-sided: D's real target is 1 - s
+  config.train.g_ema_decay = 0.0    # EMA of G's params for samples/evaluation; 0 = off
+  config.train.consensus_gamma = 10.0  # consensus rule: weight of 1/2 |v|^2
   config.train.num_seeds = 1        # N independent GANs in one program (jax.vmap)
   config.train.on_nonfinite = 'stop'  # stop | skip a non-finite update
 
   config.optim = ml_collections.ConfigDict()
-  config.optim.g_lr = 2e-4
+  config.optim.name = 'adam'        # adam | sgd (plain: params -= lr * grad)
+  config.optim.g_lr = 2e-4          # separate rates per player: TTUR
   config.optim.d_lr = 2e-4
-  config.optim.b1 = 0.5
-  config.optim.b2 = 0.999
+  config.optim.b1 = 0.5             # adam only
+  config.optim.b2 = 0.999           # adam only
 
   config.log = ml_collections.ConfigDict()
   config.log.log_every = 50         # progress line and TensorBoard scalars
@@ -71,7 +88,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       config.log.sample_every = 2
       config.log.checkpoint_every = 2
       config.log.num_samples = 16
+    elif variant == 'wgan_gp':
+      config.train.loss = 'wasserstein'
+      config.train.regularizers = ('gradient_penalty',)
+      config.train.d_steps = 5
+      config.optim.g_lr = config.optim.d_lr = 1e-4
+      config.optim.b1, config.optim.b2 = 0.0, 0.9
     else:
       raise ValueError(f'configs/dcgan.py: unknown variant {variant!r}; '
-                       "allowed: 'digit7', 'tiny'")
+                       "allowed: 'digit7', 'tiny', 'wgan_gp'")
   return config

@@ -11,10 +11,11 @@ import numbers
 
 import jax
 
-from gan_jax import losses, models, steps
+from gan_jax import losses, models, optimizers, regularizers, steps
 from gan_jax.data import TOY_DATASETS
 from gan_jax.data.images import SOURCES
 from gan_jax.models.layers import CONV_TRANSPOSE_IMPLS
+from gan_jax.parallel import PARALLEL_MODES
 
 NONFINITE_ACTIONS = ('stop', 'skip')
 
@@ -37,6 +38,42 @@ def _positive(field: str, value, kind=numbers.Real) -> None:
     raise ConfigError(f'{field}={value!r}; must be {what}')
 
 
+def _at_least_zero(field: str, value, below_one: bool = False) -> None:
+  ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+        and 0 <= value and (not below_one or value < 1))
+  if not ok:
+    raise ConfigError(f'{field}={value!r}; must be a number in '
+                      + ('[0, 1)' if below_one else '[0, inf)'))
+
+
+def _validate_game(config) -> None:
+  """The game's swappable pieces: optimizer, regularisers, EMA, smoothing, packing."""
+  m, t, o = config.model, config.train, config.optim
+  _choice('optim.name', o.name, optimizers.OPTIMIZERS)
+  if isinstance(t.regularizers, str) or not all(
+      isinstance(r, str) for r in t.regularizers):
+    raise ConfigError(f'train.regularizers={t.regularizers!r}; must be a tuple of '
+                      "names, e.g. ('r1',); allowed names: "
+                      f'{", ".join(repr(r) for r in sorted(regularizers.REGULARIZERS))}')
+  for i, name in enumerate(t.regularizers):
+    _choice(f'train.regularizers[{i}]', name, regularizers.REGULARIZERS)
+  for field in ('r1_gamma', 'r2_gamma', 'gp_lambda', 'consensus_gamma'):
+    _at_least_zero(f'train.{field}', t[field])
+  _at_least_zero('train.g_ema_decay', t.g_ema_decay, below_one=True)
+  _at_least_zero('train.label_smoothing', t.label_smoothing, below_one=True)
+  if t.label_smoothing and t.loss not in losses.SMOOTHABLE:
+    raise ConfigError(f'train.label_smoothing={t.label_smoothing!r} needs a loss with '
+                      f'a real target, but train.loss={t.loss!r}; allowed losses: '
+                      f'{", ".join(repr(n) for n in losses.SMOOTHABLE)}')
+  if not isinstance(m.d_spectral_norm, bool):
+    raise ConfigError(f'model.d_spectral_norm={m.d_spectral_norm!r}; must be True or False')
+  _positive('model.pack', m.pack, numbers.Integral)
+  if m.name == 'scalar_dirac' and (len(m.dirac_init) != 2 or not all(
+      isinstance(v, numbers.Real) for v in m.dirac_init)):
+    raise ConfigError(f'model.dirac_init={tuple(m.dirac_init)!r}; must be two numbers '
+                      '(theta, psi)')
+
+
 def validate(config, num_devices: int | None = None) -> None:
   """Raises ``ConfigError`` for the first invalid field of ``config``."""
   m, d, t, o, log = config.model, config.data, config.train, config.optim, config.log
@@ -46,6 +83,9 @@ def validate(config, num_devices: int | None = None) -> None:
   _choice('train.update_rule', t.update_rule, steps.STEPS)
   _choice('train.on_nonfinite', t.on_nonfinite, NONFINITE_ACTIONS)
   _choice('data.source', d.source, SOURCES)
+  _choice('parallel', config.parallel, PARALLEL_MODES)
+  _positive('train.num_seeds', t.num_seeds, numbers.Integral)
+  _validate_game(config)
   for field, value in [('model.z_dim', m.z_dim), ('model.g_width', m.g_width),
                        ('model.d_width', m.d_width),
                        ('train.num_steps', t.num_steps),
@@ -82,3 +122,7 @@ def validate(config, num_devices: int | None = None) -> None:
   if t.batch_size % num_devices:
     raise ConfigError(f'train.batch_size={t.batch_size} does not divide over '
                       f'{num_devices} devices; use a multiple of {num_devices}')
+  if t.batch_size % (num_devices * m.pack):
+    raise ConfigError(f'train.batch_size={t.batch_size} does not split into packs of '
+                      f'model.pack={m.pack} on each of {num_devices} devices; use a '
+                      f'multiple of {num_devices * m.pack}')

@@ -22,7 +22,8 @@ import numpy as np
 from absl import logging
 from tensorboardX import SummaryWriter
 
-from gan_jax import config_checks, losses, models, parallel, steps, visualize
+from gan_jax import (config_checks, losses, models, optimizers, parallel,
+                     regularizers, steps, visualize)
 from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
 from gan_jax.data.images import DataError
@@ -39,14 +40,21 @@ class NonFiniteError(RuntimeError):
 
 
 def create_game(config, sample_shape, axis_name=None):
-  """Builds the models, loss and optimizers: the fixed parts of a step."""
+  """Builds the models, loss, D's penalties and optimizers: the fixed parts of a step."""
   generator, discriminator = models.create_models(config.model, sample_shape,
                                                   axis_name=axis_name)
+  t = config.train
+
+  def optimizer(learning_rate):  # one per player: TTUR is g_lr != d_lr
+    return steps.player_optimizer(
+        t.update_rule, optimizers.create_optimizer(config.optim, learning_rate))
+
   return steps.Game(
-      generator, discriminator, losses.get_loss(config.train.loss),
-      g_tx=adam(config.optim.g_lr, config.optim.b1, config.optim.b2),
-      d_tx=adam(config.optim.d_lr, config.optim.b1, config.optim.b2),
-      z_dim=config.model.z_dim, axis_name=axis_name)
+      generator, discriminator, losses.get_loss(t.loss, t.label_smoothing),
+      g_tx=optimizer(config.optim.g_lr), d_tx=optimizer(config.optim.d_lr),
+      z_dim=config.model.z_dim, axis_name=axis_name,
+      penalties=regularizers.create_penalties(t), g_ema_decay=t.g_ema_decay,
+      consensus_gamma=t.consensus_gamma)
 
 
 def init_state(config, game: steps.Game, sample_shape, num_seeds: int = 1) -> GANState:
@@ -60,11 +68,16 @@ def init_state(config, game: steps.Game, sample_shape, num_seeds: int = 1) -> GA
 
 
 def make_sampler(game: steps.Game):
-  """state, z (N, z_dim) -> G(z) with BatchNorm's running statistics."""
+  """state, z (N, z_dim) -> G(z) with BatchNorm's running statistics.
+
+  With the generator EMA on (train.g_ema_decay > 0) G uses the EMA params.
+  """
+  use_ema = game.g_ema_decay > 0
+
   @jax.jit
   def sample(state: GANState, z):
-    return game.generator.apply({'params': state.g_params, **state.g_state}, z,
-                                train=False)
+    params = state.g_ema_params if use_ema else state.g_params
+    return game.generator.apply({'params': params, **state.g_state}, z, train=False)
   return sample
 
 
@@ -166,8 +179,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   refused unless ``allow_config_change``. SIGTERM/SIGINT save a checkpoint and
   return early. Returns the final state.
   """
+  config_checks.validate(config, num_devices=jax.device_count())
   par = parallel.Parallel(config.parallel)
-  config_checks.validate(config, num_devices=par.num_devices)
   t = config.train
   if t.num_seeds > 1 and par.num_devices > 1:
     raise config_checks.ConfigError(
@@ -309,9 +322,12 @@ class _Progress:
       mean, se = stats[k]
       return fmt % mean + (('+-' + fmt % se) if np.ndim(summary[k]) else '')
     logging.info(
-        'step %d/%d  d_loss %s  g_loss %s  D(x) %s  D(G(z)) %s  %.2f steps/s  ETA %s%s',
+        'step %d/%d  d_loss %s  g_loss %s  D(x) %s  D(G(z)) %s  |grad| G %s D %s  '
+        '|update| G %s D %s  %.2f steps/s  ETA %s%s',
         done, self.num_steps, show('d_loss', '%.4f'), show('g_loss', '%.4f'),
-        show('d_real', '%.3f'), show('d_fake', '%.3f'), rate,
+        show('d_real', '%.3f'), show('d_fake', '%.3f'),
+        *(show(f'{p}_{kind}_norm', '%.3g') for kind in ('grad', 'update') for p in 'gd'),
+        rate,
         time.strftime('%H:%M:%S', time.gmtime(eta)),
         f'  skipped {self.skipped}' if self.skipped else '')
     if self.writer:

@@ -1,7 +1,9 @@
 """Model registry: ``create_models(config.model, sample_shape)`` -> (G, D).
 
 Each entry builds a generator/discriminator pair of flax.linen modules from
-explicit fields of the model config. Names: see ``MODELS``.
+explicit fields of the model config. Names: see ``MODELS``. Options for any
+discriminator that has them: ``model.d_spectral_norm`` (dcgan and mlp) and
+``model.pack`` (PacGAN, every model).
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 from typing import Callable
 
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_jax.models.dirac import DiracDiscriminator, DiracGenerator, SAMPLE_SHAPE
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 ModelPair = tuple[nn.Module, nn.Module]
@@ -25,7 +30,8 @@ def _dcgan_mnist(cfg, shape, axis_name) -> ModelPair:
       kernel_size=5, out_channels=shape[-1], out_bias=True,
       conv_transpose_impl=cfg.conv_transpose_impl, axis_name=axis_name),
           DCGANDiscriminator(features=(v, 2 * v), strides=(2, 2),
-                             kernel_size=5, axis_name=axis_name))
+                             kernel_size=5, axis_name=axis_name,
+                             spectral_norm=_spectral_norm(cfg)))
 
 
 def _dcgan64(cfg, shape, axis_name) -> ModelPair:
@@ -38,14 +44,31 @@ def _dcgan64(cfg, shape, axis_name) -> ModelPair:
           DCGANDiscriminator(features=(v, 2 * v, 4 * v, 8 * v),
                              strides=(2, 2, 2, 2), kernel_size=4,
                              padding=((1, 1), (1, 1)), in_bias=False,
-                             out_bias=False, axis_name=axis_name))
+                             out_bias=False, axis_name=axis_name,
+                             spectral_norm=_spectral_norm(cfg)))
 
 
 def _mlp(cfg, shape, axis_name) -> ModelPair:
   del axis_name  # no BatchNorm
   return (MLPGenerator(hidden=tuple(cfg.g_hidden), out_shape=tuple(shape),
                        output_activation=cfg.output_activation),
-          MLPDiscriminator(hidden=tuple(cfg.d_hidden)))
+          MLPDiscriminator(hidden=tuple(cfg.d_hidden),
+                           spectral_norm=_spectral_norm(cfg)))
+
+
+def _dirac(cfg, shape, axis_name) -> ModelPair:
+  del axis_name
+  if shape != SAMPLE_SHAPE:
+    raise ValueError(f"model.name='scalar_dirac' needs samples of shape {SAMPLE_SHAPE} "
+                     f'(a point mass at 0), got {shape}')
+  theta, psi = cfg.get('dirac_init', (1.0, 1.0))
+  return DiracGenerator(theta_init=theta), DiracDiscriminator(psi_init=psi)
+
+
+def _spectral_norm(cfg) -> bool:
+  # Configs written before the option existed (and tests' small ConfigDicts)
+  # leave it out: off.
+  return bool(cfg.get('d_spectral_norm', False))
 
 
 # name -> (builder, native image size or None when any sample shape works).
@@ -53,7 +76,30 @@ MODELS: dict[str, tuple[Callable[..., ModelPair], int | None]] = {
     'dcgan_mnist': (_dcgan_mnist, 28),
     'dcgan64': (_dcgan64, 64),
     'mlp': (_mlp, None),
+    'scalar_dirac': (_dirac, None),  # the Dirac-GAN's G = theta, D = psi x
 }
+
+
+class Packed(nn.Module):
+  """PacGAN (Lin et al. 2018): D judges packs of ``pack`` samples at once.
+
+  x (B, ..., C) -> (B / pack, ..., pack * C): rows k*pack .. (k+1)*pack - 1 are
+  concatenated along the last axis and ``inner`` gives one logit per pack,
+  (B / pack,). Seeing several samples together lets D notice a lack of
+  diversity, which penalises mode collapse.
+
+  Attributes:
+    inner: the discriminator applied to packed inputs.
+    pack: samples per pack; B must be a multiple of it.
+  """
+  inner: nn.Module
+  pack: int
+
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    b, *rest = x.shape
+    x = jnp.moveaxis(x.reshape(b // self.pack, self.pack, *rest), 1, -2)
+    return self.inner(x.reshape(b // self.pack, *rest[:-1], self.pack * rest[-1]),
+                      train=train)
 
 
 def native_image_size(name: str) -> int | None:
@@ -76,4 +122,8 @@ def create_models(cfg: ml_collections.ConfigDict, sample_shape,
   device or under jit with sharded arrays, where XLA sees the whole batch).
   """
   builder, _ = _lookup(cfg.name)
-  return builder(cfg, tuple(sample_shape), axis_name)
+  generator, discriminator = builder(cfg, tuple(sample_shape), axis_name)
+  pack = cfg.get('pack', 1)
+  if pack > 1:
+    discriminator = Packed(discriminator, pack)
+  return generator, discriminator

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.models.layers import ConvTranspose
+from gan_jax.models.mlp import maybe_spectral_norm
 
 dcgan_init = nn.initializers.normal(stddev=0.02)
 
@@ -80,7 +81,9 @@ class DCGANDiscriminator(nn.Module):
   Strided convolutions with ``features`` channels, then a dense layer to one
   logit (for the 64x64 geometry this dense layer is the k4 'valid' conv of the
   PyTorch example, with the same 8,192 weights). Only the input layer may have
-  a bias (``in_bias``); the others are followed by BatchNorm.
+  a bias (``in_bias``); the others are followed by BatchNorm. With
+  ``spectral_norm`` every conv and the dense layer are spectrally normalised
+  (see mlp.maybe_spectral_norm); BatchNorm stays.
   """
   features: Sequence[int]
   strides: Sequence[int]
@@ -89,15 +92,18 @@ class DCGANDiscriminator(nn.Module):
   in_bias: bool = True
   out_bias: bool = True
   axis_name: str | None = None
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     for i, (features, stride) in enumerate(zip(self.features, self.strides)):
-      x = nn.Conv(features, (self.kernel_size,) * 2, (stride, stride),
-                  padding=self.padding, use_bias=i == 0 and self.in_bias,
-                  kernel_init=dcgan_init)(x)
+      conv = nn.Conv(features, (self.kernel_size,) * 2, (stride, stride),
+                     padding=self.padding, use_bias=i == 0 and self.in_bias,
+                     kernel_init=dcgan_init)
+      x = maybe_spectral_norm(conv, self.spectral_norm, train)(x)
       if i > 0:
         x = _batch_norm(train, self.axis_name)(x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)
-    return nn.Dense(1, use_bias=self.out_bias, kernel_init=dcgan_init)(x)[:, 0]
+    dense = nn.Dense(1, use_bias=self.out_bias, kernel_init=dcgan_init)
+    return maybe_spectral_norm(dense, self.spectral_norm, train)(x)[:, 0]

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 OUTPUT_ACTIVATIONS = {'none': lambda x: x, 'tanh': jnp.tanh}
+
+
+def maybe_spectral_norm(layer: nn.Module, enabled: bool,
+                        train: bool) -> Callable[[jax.Array], jax.Array]:
+  """``layer``, spectrally normalised if ``enabled`` (Miyato et al. 2018).
+
+  The kernel W is used as W / sigma(W), sigma its largest singular value
+  (a conv kernel is flattened to (k*k*C_in, C_out)), estimated by one
+  power-iteration step per call from a vector u kept in the model state
+  ('batch_stats' collection) and updated only when ``train``. The layer's
+  parameters keep their names.
+  """
+  if not enabled:
+    return layer
+  return functools.partial(nn.SpectralNorm(layer), update_stats=train)
 
 
 class MLPGenerator(nn.Module):
@@ -39,13 +55,19 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-  """D: samples (B, ...) -> logits (B,); LeakyReLU(0.2) hidden layers."""
+  """D: samples (B, ...) -> logits (B,); LeakyReLU(0.2) hidden layers.
+
+  Attributes:
+    hidden: widths of the hidden layers.
+    spectral_norm: spectrally normalise every dense layer.
+  """
   hidden: Sequence[int]
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-    del train
+    dense = lambda width: maybe_spectral_norm(nn.Dense(width), self.spectral_norm, train)
     x = x.reshape(x.shape[0], -1)
     for width in self.hidden:
-      x = nn.leaky_relu(nn.Dense(width)(x), 0.2)
-    return nn.Dense(1)(x)[:, 0]
+      x = nn.leaky_relu(dense(width)(x), 0.2)
+    return dense(1)(x)[:, 0]

@@ -1,0 +1,158 @@
+"""Scores a finished run's checkpoint without training.
+
+    python -m gan_jax.evaluate --workdir=runs/dcgan
+    python -m gan_jax.evaluate --workdir=runs/dcgan --which=best
+    python -m gan_jax.evaluate --workdir=runs/ring --eval_config=my_eval.py \
+        --eval_config.modes.num_samples=10000
+
+Reads ``<workdir>/config.json``, rebuilds the data, models and state as the
+trainer did, restores the newest intact checkpoint (``--which=latest``, from
+``checkpoints/``) or the best one (``--which=best``, from ``best/checkpoints/``
+written during training), and runs the evaluators of ``--eval_config`` (a
+config file whose ``get_config()`` returns the ``config.eval`` ConfigDict),
+else of the run's own ``eval`` section, else those that suit the data
+(``evaluators.default_eval_config``). Prints a Markdown table with the
+real-vs-real floor beside each metric and writes ``<workdir>/evaluation.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import ml_collections  # pylint: disable=g-import-not-at-top
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from gan_jax import models, train
+from gan_jax.checkpoint import Checkpointer
+from gan_jax.config_checks import ConfigError
+from gan_jax.data import create_dataset
+from gan_jax.data.images import DataError
+from gan_jax.evaluation import evaluators as evaluators_lib
+from gan_jax.evaluation import stacked_mnist
+
+WHICH = ('latest', 'best')
+RESULT_FILE = 'evaluation.json'
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'A training run\'s workdir (holds config.json).')
+flags.DEFINE_enum('which', 'latest', WHICH, 'latest: the newest intact checkpoint; '
+                  'best: the best one kept during training.')
+config_flags.DEFINE_config_file(
+    'eval_config', None, 'Config file whose get_config() returns the evaluators '
+    '(a config.eval ConfigDict); default: the run\'s eval section, else those '
+    'that suit the data.', lock_config=False)
+flags.mark_flags_as_required(['workdir'])
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config the trainer wrote to ``<workdir>/config.json``."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise ConfigError(f'--workdir={workdir!r} holds no config.json; is it a training '
+                      'run\'s workdir?')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load_dataset(config):
+  """The run's training data ('stacked_mnist' included), as the trainer built it."""
+  if config.data.name == 'stacked_mnist':
+    return stacked_mnist.create_stacked_mnist(config.seed)
+  native = models.native_image_size(config.model.name)
+  return create_dataset(config.data, config.seed, config.data.image_size or native)
+
+
+def restore(workdir: str, config, dataset, which: str = 'latest'):
+  """The state of the newest intact checkpoint of ``which``, and the sampler."""
+  game = train.create_game(config, dataset.sample_shape)
+  template = train.init_state(config, game, dataset.sample_shape,
+                              config.train.get('num_seeds', 1))
+  root = os.path.join(workdir, evaluators_lib.BEST_DIR) if which == 'best' else workdir
+  if not os.path.isdir(os.path.join(root, 'checkpoints')):  # Checkpointer would create it
+    raise ConfigError(f'--which={which}: there is no {os.path.join(root, "checkpoints")}'
+                      + (' (best checkpoints are kept only when training runs '
+                         'evaluators and tracks a best metric)' if which == 'best' else ''))
+  ckpt = Checkpointer(root)
+  restored = ckpt.restore_latest_good(template)
+  ckpt.close()
+  if restored is None:
+    raise ConfigError(f'--which={which}: no usable checkpoint in {ckpt.directory}')
+  return restored[0], train.make_sampler(game)
+
+
+def evaluate(workdir: str, which: str = 'latest', eval_config=None) -> dict:
+  """Scores the checkpoint; returns (and writes to evaluation.json) the record.
+
+  Returns:
+    {'workdir', 'which', 'step', 'data', 'results': {'<name>/<metric>': mean
+    over seeds}, 'stderr': {...} (several seeds only), 'floor':
+    {'<name>/<metric>': real-vs-real value}, 'per_seed': [{...}, ...]}.
+  """
+  config = load_run_config(workdir)
+  dataset = load_dataset(config)
+  eval_config = (eval_config or config.get('eval')
+                 or evaluators_lib.default_eval_config(dataset))
+  if not eval_config:
+    raise ConfigError(f'no evaluator suits the data ({dataset.description}); pass '
+                      '--eval_config')
+  state, sample = restore(workdir, config, dataset, which)
+  evaluators = evaluators_lib.create_evaluators(eval_config, dataset, config.model.z_dim,
+                                                config.seed)
+  record = {'workdir': os.path.abspath(workdir), 'which': which,
+            'step': int(state.step.max()), 'data': dataset.description,
+            'results': {}, 'stderr': {}, 'floor': {}, 'per_seed': []}
+  for ev in evaluators:
+    per_seed = evaluators_lib.evaluate_seeds(ev, sample, state)
+    prefix = f'{ev.name}/'
+    for k, v in evaluators_lib.summarise_seeds(per_seed).items():
+      target = 'stderr' if k.endswith('_stderr') else 'results'
+      record[target][prefix + k.removesuffix('_stderr')] = v
+    record['floor'].update({prefix + k: v for k, v in ev.floor.items()})
+    for i, r in enumerate(per_seed):
+      if len(record['per_seed']) <= i:
+        record['per_seed'].append({})
+      record['per_seed'][i].update({prefix + k: v for k, v in r.items()})
+  if len(record['per_seed']) < 2:
+    del record['stderr'], record['per_seed']
+  path = os.path.join(workdir, RESULT_FILE)
+  with open(path + '.tmp', 'w') as f:
+    json.dump(record, f, indent=2, sort_keys=True)
+  os.replace(path + '.tmp', path)
+  return record
+
+
+def markdown_table(record: dict) -> str:
+  """One row per metric: value (+- standard error over seeds) and the floor."""
+  stderr = record.get('stderr', {})
+  lines = ['| metric | value | real-vs-real floor |', '|---|---|---|']
+  for k, v in record['results'].items():
+    value = f'{v:.4g}' + (f' +- {stderr[k]:.2g}' if k in stderr else '')
+    lines.append(f'| {k} | {value} | {record["floor"][k]:.4g} |')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  # orbax logs every restore at length; warnings (e.g. a damaged checkpoint
+  # skipped) still show, and the results are printed.
+  logging.set_verbosity(logging.WARNING)
+  try:
+    record = evaluate(FLAGS.workdir, FLAGS.which, FLAGS.eval_config)
+  except (ConfigError, DataError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(1)
+  seeds = len(record.get('per_seed', [])) or 1
+  print(f'{record["workdir"]}, {record["which"]} checkpoint (step {record["step"]}), '
+        f'{seeds} seed{"s" if seeds > 1 else ""}; data: {record["data"]}\n')
+  print(markdown_table(record))
+  print(f'\nWrote {os.path.join(FLAGS.workdir, RESULT_FILE)}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,100 @@
+"""Penalties on the discriminator, added to its loss, chosen by name.
+
+``train.regularizers`` names any of ``REGULARIZERS``; each is a function
+(game, d_params, d_state, real, fake, rng) -> scalar, and the game adds
+weight * penalty to L_D, with the weight read from the config field the entry
+names. Gradients are of D's logit (before any sigmoid) with respect to its
+input; one row per logit, so a PacGAN pack counts as one input.
+
+  r1: (Mescheder et al. 2018) 1/2 E_x |grad_x D(x)|^2 on real samples,
+    weight gamma = train.r1_gamma: gamma/2 E|grad D|^2 in total.
+  r2: the same on generated samples, weight train.r2_gamma.
+  gradient_penalty: WGAN-GP (Gulrajani et al. 2017) E (|grad D(x_hat)| - 1)^2
+    at random interpolates x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per
+    sample; weight lambda = train.gp_lambda (10 in the paper).
+
+Spectral normalisation (``model.d_spectral_norm``) and label smoothing
+(``train.label_smoothing``) are the other two regularisers of the game; they
+live in the model and in the loss.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gan_jax.steps import apply_model, device_draw
+
+# A small constant inside the square root keeps the norm's gradient finite
+# where D's input gradient is exactly zero (sqrt'(0) is infinite).
+_NORM_EPS = 1e-12
+
+
+def input_gradients(game, d_params, d_state, x: jax.Array) -> jax.Array:
+  """grad_x of D's logits, as (num_logits, features): one row per logit.
+
+  D runs in training mode (BatchNorm on this batch); the model-state update
+  of this extra pass is dropped.
+  """
+  def total_logit(x):
+    logits, _ = apply_model(game.discriminator, d_params, d_state, x)
+    return jnp.sum(logits), logits.shape[0]
+
+  grads, num_logits = jax.grad(total_logit, has_aux=True)(x)
+  # Consecutive rows form a PacGAN pack, so the reshape groups each pack.
+  return grads.reshape(num_logits, -1)
+
+
+def _half_mean_squared_norm(grads: jax.Array) -> jax.Array:
+  return 0.5 * jnp.mean(jnp.sum(jnp.square(grads), axis=1))
+
+
+def r1(game, d_params, d_state, real, fake, rng) -> jax.Array:
+  """1/2 E_x |grad_x D(x)|^2 over the real batch."""
+  del fake, rng
+  return _half_mean_squared_norm(input_gradients(game, d_params, d_state, real))
+
+
+def r2(game, d_params, d_state, real, fake, rng) -> jax.Array:
+  """1/2 E |grad D(G(z))|^2 over the generated batch."""
+  del real, rng
+  return _half_mean_squared_norm(input_gradients(game, d_params, d_state, fake))
+
+
+def gradient_penalty(game, d_params, d_state, real, fake, rng) -> jax.Array:
+  """E (|grad D(x_hat)| - 1)^2, x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1].
+
+  eps is drawn for the global batch and sliced per device, like z.
+  """
+  eps = device_draw(jax.random.uniform, rng,
+                    (real.shape[0],) + (1,) * (real.ndim - 1), game.axis_name)
+  grads = input_gradients(game, d_params, d_state, eps * real + (1 - eps) * fake)
+  norms = jnp.sqrt(jnp.sum(jnp.square(grads), axis=1) + _NORM_EPS)
+  return jnp.mean(jnp.square(norms - 1))
+
+
+class Regularizer(NamedTuple):
+  """A penalty and the ``config.train`` field that holds its weight."""
+  fn: Callable[..., jax.Array]
+  weight_field: str
+
+
+REGULARIZERS: dict[str, Regularizer] = {
+    'r1': Regularizer(r1, 'r1_gamma'),
+    'r2': Regularizer(r2, 'r2_gamma'),
+    'gradient_penalty': Regularizer(gradient_penalty, 'gp_lambda'),
+}
+
+
+def create_penalties(train_cfg) -> tuple[tuple[str, Callable[..., jax.Array], float], ...]:
+  """(name, fn, weight) for each name in ``train_cfg.regularizers``, for ``steps.Game``."""
+  penalties = []
+  for name in train_cfg.regularizers:
+    if name not in REGULARIZERS:
+      raise ValueError(f'train.regularizers: {name!r} is not a known regulariser; '
+                       f'allowed: {sorted(REGULARIZERS)}')
+    fn, field = REGULARIZERS[name]
+    penalties.append((name, fn, float(train_cfg[field])))
+  return tuple(penalties)
