@@ -6,7 +6,7 @@
 
 Variants after the colon (comma-separated, combinable):
   digit7   train only on the digit 7, the worked example of the GAN primer.
-  tiny     a few steps of a very small model, for tests and smoke runs.
+  tiny     a few steps of a very small model, no evaluators, for tests and smoke runs.
   wgan_gp  Wasserstein loss + gradient penalty (lambda 10), 5 critic steps per
            G step, Adam(1e-4, b1 0, b2 0.9) as in Gulrajani et al. 2017 (their
            critic has no BatchNorm; the DCGAN one keeps it).
@@ -23,12 +23,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.parallel = 'jit'  # jit (sharded over a device mesh) | pmap
 
   config.data = ml_collections.ConfigDict()
-  config.data.name = 'mnist'        # tfds name, or 'ring' / 'grid' (2-D toys)
+  config.data.name = 'mnist'        # tfds name, 'ring' / 'grid' (2-D toys), or stacked_mnist
   config.data.source = 'auto'       # auto | tfds | embedded (5,000 digits)
   config.data.split = 'train'
   config.data.digits = ()           # keep only these labels; () keeps all
   config.data.tfds_data_dir = ''    # '' = tfds default (~/tensorflow_datasets)
   config.data.image_size = 0        # 0 = the size the model makes
+  config.data.num_triples = 26_000  # stacked_mnist only: images of 3 stacked digits
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'dcgan_mnist'  # dcgan_mnist | dcgan64 | mlp
@@ -36,6 +37,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.g_width = 64         # ngf: channels of G's last hidden layer
   config.model.d_width = 64         # ndf: channels of D's first layer
   config.model.conv_transpose_impl = 'auto'  # auto | xla | subpixel
+  config.model.dtype = 'float32'    # dcgan*: float32 | bfloat16 compute (params float32)
   config.model.g_hidden = (256, 256)  # mlp only
   config.model.d_hidden = (256, 256)  # mlp only
   config.model.output_activation = 'tanh'  # mlp only: tanh | none
@@ -75,10 +77,24 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log.checkpoint_every = 500
   config.log.keep_checkpoints = 3
   config.log.num_samples = 64       # size of the fixed z batch for grids
+  # Keep <workdir>/best/checkpoints/<step>, the state with the best value of
+  # this '<eval entry>/<metric>' so far ('' = off); best_mode: min | max.
+  config.log.best_metric = 'features/fid'
+  config.log.best_mode = 'min'
+
+  # Evaluators by name (gan_jax/evaluation/evaluators.py): type, every (steps;
+  # 0 = only at the end, -1 = off) and the type's options. Results go to
+  # <workdir>/eval.jsonl and TensorBoard eval/*, beside the real-vs-real floor.
+  # image_features: FID, KID, precision/recall, density/coverage, IS analogue
+  # and label histogram in the features of the shipped digit classifier; it
+  # needs 2 x num_samples real 28x28x1 images.
+  config.eval = ml_collections.ConfigDict()
+  config.eval.features = dict(type='image_features', every=1000, num_samples=2500)
 
   for variant in filter(None, (arg or '').split(',')):
     if variant == 'digit7':
       config.data.digits = (7,)
+      config.eval.features.num_samples = 250  # the 500 sevens make 2 x 250
     elif variant == 'tiny':
       config.model.g_width = 4
       config.model.d_width = 4
@@ -88,6 +104,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       config.log.sample_every = 2
       config.log.checkpoint_every = 2
       config.log.num_samples = 16
+      config.eval.features.every = -1
+      config.log.best_metric = ''
     elif variant == 'wgan_gp':
       config.train.loss = 'wasserstein'
       config.train.regularizers = ('gradient_penalty',)

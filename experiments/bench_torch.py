@@ -4,10 +4,15 @@ Architectures match gan_jax's `dcgan_mnist` and `dcgan64` layer for layer:
 BatchNorm everywhere except G's output and D's input, ReLU in G, LeakyReLU(0.2)
 in D, tanh output, no biases where BatchNorm follows, D gives one logit.
 `make_step` builds one full training step on a fixed synthetic batch with Adam
-(lr 2e-4, betas (0.5, 0.999)) per player and the non-saturating loss.
+(lr 2e-4, betas (0.5, 0.999)) per player and the non-saturating loss; with
+dtype='bfloat16' the forward and backward passes run under
+``torch.autocast(dtype=torch.bfloat16)`` (params and Adam stay float32), the
+counterpart of gan_jax's model.dtype='bfloat16'.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import nn
@@ -60,7 +65,7 @@ def param_count(module: nn.Module) -> int:
 
 
 def make_step(name: str, batch: int, update: str = 'alternating', channels: int = 1,
-              device: str = 'cpu', seed: int = 0):
+              device: str = 'cpu', seed: int = 0, dtype: str = 'float32'):
   """One training step of the pair (a closure); 'alternating' or 'simultaneous'."""
   torch.manual_seed(seed)
   g, d, z_dim, shape = build(name, channels)
@@ -102,11 +107,13 @@ def make_step(name: str, batch: int, update: str = 'alternating', channels: int 
     opt_d.step()
     opt_g.step()
 
-  step = {'alternating': alternating, 'simultaneous': simultaneous}[update]
-  if device != 'cpu':
-    def synced():
-      alternating() if update == 'alternating' else simultaneous()
+  run = {'alternating': alternating, 'simultaneous': simultaneous}[update]
+
+  def step():
+    with (torch.autocast(device_type=device.split(':')[0], dtype=torch.bfloat16)
+          if dtype == 'bfloat16' else contextlib.nullcontext()):
+      run()
+    if device != 'cpu':
       torch.cuda.synchronize()
-    step = synced
   step.modules = (g, d)  # for tests
   return step

@@ -1,7 +1,8 @@
 """Benchmark harness: train-step speed side by side with PyTorch, in one process.
 
     python experiments/benchmark.py                     # CPU: both DCGANs, batch 64
-    python experiments/benchmark.py --nets=dcgan64 --batches=256,1024   # on a GPU
+    python experiments/benchmark.py --nets=dcgan64 --batches=256,1024 \
+        --dtypes=float32,bfloat16                       # on a GPU
     python experiments/benchmark.py --out=docs/benchmark_cpu.md
 
 For each net (`mnist`: the MNIST DCGAN; `dcgan64`: the classic 64x64 DCGAN
@@ -19,7 +20,10 @@ and reports images/s, the step's FLOPs from XLA's cost analysis, achieved
 GFLOP/s, the fraction of a float32 matmul peak measured in the same run, XLA's
 memory estimate, and the ratios ours / PyTorch and one-pass / two-pass. For
 the MLP GAN on the 2-D ring it compares one dispatch per step with `lax.scan`
-over K steps per dispatch. All figures are float32.
+over K steps per dispatch. ``--dtypes`` adds bfloat16 rows (``model.dtype``:
+bfloat16 compute, float32 params; PyTorch under ``torch.autocast`` to
+bfloat16), whose % of peak is against a bfloat16 matmul measured in the same
+run; FLOPs are counted on the float32 program.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
 flags.DEFINE_bool('torch', True, 'Also time PyTorch (if installed).')
 flags.DEFINE_bool('straightforward', False,
                   'Also time plain nn.ConvTranspose (slow on CPU: ~10 s/step at 64x64).')
+flags.DEFINE_list('dtypes', ['float32'], 'model.dtype values: float32, bfloat16.')
 flags.DEFINE_list('impls', ['auto'], 'model.conv_transpose_impl values to time the '
                   'simultaneous step with (the first is also used for the rest).')
 flags.DEFINE_integer('scan_steps', 100, 'K for the lax.scan comparison (0 skips it).')
@@ -86,12 +91,12 @@ def cost(jitted, *args) -> tuple[float, float]:
   return float(analysis.get('flops', float('nan'))), float(mem)
 
 
-def matmul_peak(n: int = 4096) -> float:
-  """Best float32 GFLOP/s of an n x n matmul, with XLA and (on CPU) numpy."""
-  a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+def matmul_peak(dtype: str = 'float32', n: int = 4096) -> float:
+  """Best GFLOP/s of an n x n matmul in ``dtype``, with XLA and (on CPU, float32) numpy."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n)).astype(dtype)
   mm = jax.jit(lambda a: a @ a)
   best = 2 * n**3 / timed(lambda: jax.block_until_ready(mm(a)), 5, 2)[1] / 1e9
-  if jax.default_backend() == 'cpu':
+  if jax.default_backend() == 'cpu' and dtype == 'float32':
     an = np.asarray(a)
     best = max(best, 2 * n**3 / timed(lambda: an @ an, 5, 1)[1] / 1e9)
   return best
@@ -112,17 +117,18 @@ def two_pass_step(game: steps.Game):
   return d_grad, g_grad, apply
 
 
-def bench_net(net: str, batch: int, peak: float) -> list[dict]:
+def bench_net(net: str, batch: int, peak: float, dtype: str = 'float32') -> list[dict]:
   name, shape = NETS[net]
   config = dcgan.get_config()
   config.model.name = name
+  config.model.dtype = dtype
   rows = []
   real = jax.random.uniform(jax.random.PRNGKey(1), (batch, *shape), minval=-1, maxval=1)
   impls = FLAGS.impls
   variants = [('ours simultaneous' + (f' [{impl}]' if len(impls) > 1 else ''),
                'simultaneous', impl) for impl in impls]
   variants.append(('ours alternating', 'alternating', impls[0]))
-  if FLAGS.straightforward:
+  if FLAGS.straightforward and dtype == 'float32':
     variants.append(('straightforward (plain ConvTranspose)', 'alternating', 'xla'))
   for label, update, impl in variants:
     config.model.conv_transpose_impl = impl
@@ -137,21 +143,24 @@ def bench_net(net: str, batch: int, peak: float) -> list[dict]:
     rows.append(dict(what=label, t=timed(run, repeats, FLAGS.warmup), flops=flops, mem=mem))
 
   config.model.conv_transpose_impl = FLAGS.impls[0]
+  config.model.dtype = 'float32'  # the one-pass / two-pass comparison is float32
   game = train.create_game(config, shape)
   state = train.init_state(config, game, shape)
   d_grad, g_grad, apply = two_pass_step(game)
   z = jax.random.normal(jax.random.PRNGKey(2), (batch, config.model.z_dim))
   flops = sum(cost(f, state.d_params if f is d_grad else state.g_params, state, real, z)[0]
               for f in (d_grad, g_grad))
+  two_pass = dtype == 'float32'
   holder = [state]
   def run_two_pass():
     s = holder[0]
     dg = d_grad(s.d_params, s, real, z)
     gg = g_grad(s.g_params, s, real, z)
     holder[0] = jax.block_until_ready(apply(s, gg, dg))
-  rows.append(dict(what='two-pass (separately compiled gradients)',
-                   t=timed(run_two_pass, FLAGS.repeats, FLAGS.warmup), flops=flops,
-                   mem=float('nan')))
+  if two_pass:
+    rows.append(dict(what='two-pass (separately compiled gradients)',
+                     t=timed(run_two_pass, FLAGS.repeats, FLAGS.warmup), flops=flops,
+                     mem=float('nan')))
 
   if FLAGS.torch:
     try:
@@ -162,11 +171,12 @@ def bench_net(net: str, batch: int, peak: float) -> list[dict]:
     else:
       device = 'cuda' if jax.default_backend() == 'gpu' and torch.cuda.is_available() else 'cpu'
       for update in ('alternating', 'simultaneous'):
-        step = bench_torch.make_step(net, batch, update, channels=shape[-1], device=device)
+        step = bench_torch.make_step(net, batch, update, channels=shape[-1], device=device,
+                                     dtype=dtype)
         rows.append(dict(what=f'torch {update}', t=timed(step, FLAGS.repeats, FLAGS.warmup),
                          flops=float('nan'), mem=float('nan')))
   for r in rows:
-    r.update(net=net, batch=batch, peak=peak)
+    r.update(net=net, batch=batch, peak=peak, dtype=dtype)
   return rows
 
 
@@ -190,40 +200,44 @@ def bench_scan(k: int) -> tuple[float, float]:
   return k / timed(per_step, 5, 1)[0], k / timed(per_scan, 5, 1)[0]
 
 
-def report(rows, peak, scan) -> str:
+def report(rows, peaks, scan) -> str:
   dev = jax.devices()[0]
   lines = [f'Machine: {dev.device_kind} ({jax.default_backend()}), {os.cpu_count()} CPU cores, '
            f'{platform.machine()}; jax {jax.__version__}'
            + (f', torch {__import__("torch").__version__} ({__import__("torch").get_num_threads()} threads)'
               if 'torch' in sys.modules else '')
-           + f'. float32 matmul peak measured in this run: {peak:.0f} GFLOP/s.', '',
-           '| net | batch | step | median s (min-max) | images/s | GFLOP/step (XLA) | '
+           + '. Matmul peak measured in this run: '
+           + ', '.join(f'{d} {p:.0f} GFLOP/s' for d, p in peaks.items()) + '.', '',
+           '| net | batch | dtype | step | median s (min-max) | images/s | GFLOP/step (XLA) | '
            'GFLOP/s | % of matmul peak | XLA memory MB |',
-           '|---|---|---|---|---|---|---|---|---|']
+           '|---|---|---|---|---|---|---|---|---|---|']
   fmt = lambda v, spec: '-' if np.isnan(v) else format(v, spec)
   for r in rows:
     med, lo, hi = r['t']
     gf = r['flops'] / 1e9
     lines.append(
-        f"| {r['net']} | {r['batch']} | {r['what']} | {med:.3f} ({lo:.3f}-{hi:.3f}) | "
+        f"| {r['net']} | {r['batch']} | {r['dtype']} | {r['what']} | {med:.3f} ({lo:.3f}-{hi:.3f}) | "
         f"{r['batch'] / med:.0f} | {fmt(gf, '.1f')} | {fmt(gf / med, '.0f')} | "
-        f"{fmt(100 * gf / med / peak, '.0f')} | {fmt(r['mem'] / 2**20, '.0f')} |")
-  lines += ['', '| net | batch | ratio | value |', '|---|---|---|---|']
+        f"{fmt(100 * gf / med / r['peak'], '.0f')} | {fmt(r['mem'] / 2**20, '.0f')} |")
+  lines += ['', '| net | batch | dtype | ratio | value |', '|---|---|---|---|---|']
   by = {}
   for r in rows:
-    by[(r['net'], r['batch'], r['what'])] = r
-  for net, batch in sorted({(r['net'], r['batch']) for r in rows}):
-    get = lambda w: by.get((net, batch, w)) or by.get((net, batch, f'{w} [{FLAGS.impls[0]}]'))
+    by[(r['net'], r['batch'], r['dtype'], r['what'])] = r
+  for net, batch, dtype in sorted({(r['net'], r['batch'], r['dtype']) for r in rows}):
+    get = lambda w: (by.get((net, batch, dtype, w))
+                     or by.get((net, batch, dtype, f'{w} [{FLAGS.impls[0]}]')))
     pairs = [('ours alternating / torch alternating', 'ours alternating', 'torch alternating'),
              ('ours simultaneous / torch simultaneous', 'ours simultaneous', 'torch simultaneous'),
              ('one-pass / two-pass (time)', 'ours simultaneous',
               'two-pass (separately compiled gradients)')]
     for label, a, b in pairs:
       if get(a) and get(b):
-        lines.append(f"| {net} | {batch} | {label} | {get(a)['t'][0] / get(b)['t'][0]:.2f} |")
+        lines.append(f"| {net} | {batch} | {dtype} | {label} | "
+                     f"{get(a)['t'][0] / get(b)['t'][0]:.2f} |")
     a, b = get('ours simultaneous'), get('two-pass (separately compiled gradients)')
-    lines.append(f"| {net} | {batch} | one-pass / two-pass (XLA FLOPs) | "
-                 f"{a['flops'] / b['flops']:.2f} |")
+    if a and b:
+      lines.append(f"| {net} | {batch} | {dtype} | one-pass / two-pass (XLA FLOPs) | "
+                   f"{a['flops'] / b['flops']:.2f} |")
   if scan:
     lines += ['', f'MLP GAN on the 2-D ring (batch 256): {scan[0]:.0f} steps/s with one '
               f'dispatch per step, {scan[1]:.0f} steps/s with lax.scan over '
@@ -232,14 +246,18 @@ def report(rows, peak, scan) -> str:
 
 
 def main(_):
-  peak = matmul_peak()
+  for dtype in FLAGS.dtypes:
+    if dtype not in ('float32', 'bfloat16'):
+      raise app.UsageError(f"--dtypes: {dtype!r}; allowed: 'float32', 'bfloat16'")
+  peaks = {dtype: matmul_peak(dtype) for dtype in FLAGS.dtypes}
   rows = []
   for net in FLAGS.nets:
     for batch in map(int, FLAGS.batches):
-      print(f'timing {net} at batch {batch} ...', flush=True)
-      rows += bench_net(net, batch, peak)
+      for dtype in FLAGS.dtypes:
+        print(f'timing {net} at batch {batch} in {dtype} ...', flush=True)
+        rows += bench_net(net, batch, peaks[dtype], dtype)
   scan = bench_scan(FLAGS.scan_steps) if FLAGS.scan_steps else None
-  text = report(rows, peak, scan)
+  text = report(rows, peaks, scan)
   print(text)
   if FLAGS.out:
     with open(FLAGS.out, 'w') as f:

@@ -79,6 +79,12 @@ def validate(config, num_devices: int | None = None) -> None:
   m, d, t, o, log = config.model, config.data, config.train, config.optim, config.log
   _choice('model.name', m.name, models.MODELS)
   _choice('model.conv_transpose_impl', m.conv_transpose_impl, CONV_TRANSPOSE_IMPLS)
+  dtype = m.get('dtype', 'float32')
+  _choice('model.dtype', dtype, models.DTYPES)
+  if dtype != 'float32' and m.name not in models.DTYPE_MODELS:
+    raise ConfigError(f'model.dtype={dtype!r} needs a model with dtype plumbing, but '
+                      f'model.name={m.name!r}; allowed: {list(models.DTYPE_MODELS)} (or '
+                      "model.dtype='float32')")
   _choice('train.loss', t.loss, losses.LOSSES)
   _choice('train.update_rule', t.update_rule, steps.STEPS)
   _choice('train.on_nonfinite', t.on_nonfinite, NONFINITE_ACTIONS)

@@ -3,7 +3,8 @@
 Each entry builds a generator/discriminator pair of flax.linen modules from
 explicit fields of the model config. Names: see ``MODELS``. Options for any
 discriminator that has them: ``model.d_spectral_norm`` (dcgan and mlp) and
-``model.pack`` (PacGAN, every model).
+``model.pack`` (PacGAN, every model); ``model.dtype`` (float32 | bfloat16)
+for the DCGANs.
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ def _dcgan_mnist(cfg, shape, axis_name) -> ModelPair:
   return (DCGANGenerator(
       base_size=7, features=(4 * w, 2 * w, w), strides=(1, 2, 2),
       kernel_size=5, out_channels=shape[-1], out_bias=True,
-      conv_transpose_impl=cfg.conv_transpose_impl, axis_name=axis_name),
+      conv_transpose_impl=cfg.conv_transpose_impl, axis_name=axis_name,
+      dtype=_dtype(cfg)),
           DCGANDiscriminator(features=(v, 2 * v), strides=(2, 2),
                              kernel_size=5, axis_name=axis_name,
-                             spectral_norm=_spectral_norm(cfg)))
+                             spectral_norm=_spectral_norm(cfg), dtype=_dtype(cfg)))
 
 
 def _dcgan64(cfg, shape, axis_name) -> ModelPair:
@@ -40,12 +42,13 @@ def _dcgan64(cfg, shape, axis_name) -> ModelPair:
   return (DCGANGenerator(
       base_size=4, features=(8 * w, 4 * w, 2 * w, w), strides=(2, 2, 2, 2),
       kernel_size=4, out_channels=shape[-1], out_bias=False,
-      conv_transpose_impl=cfg.conv_transpose_impl, axis_name=axis_name),
+      conv_transpose_impl=cfg.conv_transpose_impl, axis_name=axis_name,
+      dtype=_dtype(cfg)),
           DCGANDiscriminator(features=(v, 2 * v, 4 * v, 8 * v),
                              strides=(2, 2, 2, 2), kernel_size=4,
                              padding=((1, 1), (1, 1)), in_bias=False,
                              out_bias=False, axis_name=axis_name,
-                             spectral_norm=_spectral_norm(cfg)))
+                             spectral_norm=_spectral_norm(cfg), dtype=_dtype(cfg)))
 
 
 def _mlp(cfg, shape, axis_name) -> ModelPair:
@@ -63,6 +66,15 @@ def _dirac(cfg, shape, axis_name) -> ModelPair:
                      f'(a point mass at 0), got {shape}')
   theta, psi = cfg.get('dirac_init', (1.0, 1.0))
   return DiracGenerator(theta_init=theta), DiracDiscriminator(psi_init=psi)
+
+
+# model.dtype: the computation dtype of the DCGANs (params stay float32).
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+DTYPE_MODELS = ('dcgan64', 'dcgan_mnist')  # the others compute in float32 only
+
+
+def _dtype(cfg):
+  return DTYPES[cfg.get('dtype', 'float32')]
 
 
 def _spectral_norm(cfg) -> bool:

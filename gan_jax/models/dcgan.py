@@ -7,7 +7,7 @@ conv biases where BatchNorm follows (BatchNorm's offset plays that role).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -19,13 +19,14 @@ from gan_jax.models.mlp import maybe_spectral_norm
 dcgan_init = nn.initializers.normal(stddev=0.02)
 
 
-def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+def _batch_norm(train: bool, axis_name: str | None, dtype: Any) -> nn.BatchNorm:
   # PyTorch-style BatchNorm (momentum 0.1 on the running stats, eps 1e-5),
   # scale initialised N(1, 0.02) as in the DCGAN paper's reference code.
+  # Statistics are reduced in float32 whatever ``dtype`` the output has.
   return nn.BatchNorm(
       use_running_average=not train, momentum=0.9, epsilon=1e-5,
       scale_init=lambda k, s, d=jnp.float32: 1.0 + dcgan_init(k, s, d),
-      axis_name=axis_name)
+      axis_name=axis_name, dtype=dtype)
 
 
 class DCGANGenerator(nn.Module):
@@ -46,6 +47,9 @@ class DCGANGenerator(nn.Module):
     out_bias: whether the output layer has a bias.
     conv_transpose_impl: 'auto' | 'xla' | 'subpixel' (see layers.ConvTranspose).
     axis_name: device axis over which BatchNorm statistics are averaged.
+    dtype: computation dtype (``model.dtype``): float32, or bfloat16 for the
+      matmuls and convolutions on accelerators. Params stay float32 and the
+      output is float32.
   """
   base_size: int
   features: Sequence[int]
@@ -56,23 +60,24 @@ class DCGANGenerator(nn.Module):
   out_bias: bool = False
   conv_transpose_impl: str = 'auto'
   axis_name: str | None = None
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     x = nn.Dense(self.base_size * self.base_size * self.features[0],
-                 use_bias=False, kernel_init=dcgan_init)(z)
+                 use_bias=False, kernel_init=dcgan_init, dtype=self.dtype)(z)
     x = x.reshape(z.shape[0], self.base_size, self.base_size, self.features[0])
-    x = nn.relu(_batch_norm(train, self.axis_name)(x))
+    x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
     out_features = (*self.features[1:], self.out_channels)
     for i, (features, stride) in enumerate(zip(out_features, self.strides)):
       is_output = i == len(out_features) - 1
       x = ConvTranspose(
           features, (self.kernel_size,) * 2, (stride, stride),
           padding=self.padding, use_bias=is_output and self.out_bias,
-          kernel_init=dcgan_init, impl=self.conv_transpose_impl)(x)
+          kernel_init=dcgan_init, impl=self.conv_transpose_impl, dtype=self.dtype)(x)
       if not is_output:
-        x = nn.relu(_batch_norm(train, self.axis_name)(x))
-    return jnp.tanh(x)
+        x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
+    return jnp.tanh(x).astype(jnp.float32)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -83,7 +88,8 @@ class DCGANDiscriminator(nn.Module):
   PyTorch example, with the same 8,192 weights). Only the input layer may have
   a bias (``in_bias``); the others are followed by BatchNorm. With
   ``spectral_norm`` every conv and the dense layer are spectrally normalised
-  (see mlp.maybe_spectral_norm); BatchNorm stays.
+  (see mlp.maybe_spectral_norm); BatchNorm stays. ``dtype`` as in the
+  generator; the logits are float32.
   """
   features: Sequence[int]
   strides: Sequence[int]
@@ -93,17 +99,18 @@ class DCGANDiscriminator(nn.Module):
   out_bias: bool = True
   axis_name: str | None = None
   spectral_norm: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     for i, (features, stride) in enumerate(zip(self.features, self.strides)):
       conv = nn.Conv(features, (self.kernel_size,) * 2, (stride, stride),
                      padding=self.padding, use_bias=i == 0 and self.in_bias,
-                     kernel_init=dcgan_init)
+                     kernel_init=dcgan_init, dtype=self.dtype)
       x = maybe_spectral_norm(conv, self.spectral_norm, train)(x)
       if i > 0:
-        x = _batch_norm(train, self.axis_name)(x)
+        x = _batch_norm(train, self.axis_name, self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)
-    dense = nn.Dense(1, use_bias=self.out_bias, kernel_init=dcgan_init)
-    return maybe_spectral_norm(dense, self.spectral_norm, train)(x)[:, 0]
+    dense = nn.Dense(1, use_bias=self.out_bias, kernel_init=dcgan_init, dtype=self.dtype)
+    return maybe_spectral_norm(dense, self.spectral_norm, train)(x)[:, 0].astype(jnp.float32)

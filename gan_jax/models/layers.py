@@ -11,7 +11,7 @@ form only contains stride-1 convolutions, whose gradients are fast.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -138,6 +138,8 @@ class ConvTranspose(nn.Module):
     use_bias: add a learned bias.
     impl: 'xla' (``lax.conv_transpose``), 'subpixel' (stride-1 convolutions per
       output phase) or 'auto' (subpixel for strided layers on CPU/GPU, else xla).
+    dtype: computation dtype; input, kernel and bias are cast to it (params
+      are stored in float32), as flax's own layers do.
   """
   features: int
   kernel_size: Sequence[int]
@@ -147,16 +149,18 @@ class ConvTranspose(nn.Module):
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
   impl: str = 'auto'
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param('kernel', self.kernel_init,
                         (*self.kernel_size, x.shape[-1], self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     if resolve_conv_transpose_impl(self.impl, self.strides) == 'xla':
       y = lax.conv_transpose(x, kernel, tuple(self.strides), self.padding,
                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     else:
       y = subpixel_conv_transpose(x, kernel, self.strides, self.padding)
     if self.use_bias:
-      y = y + self.param('bias', self.bias_init, (self.features,))
+      y = y + self.param('bias', self.bias_init, (self.features,)).astype(self.dtype)
     return y
