@@ -8,6 +8,8 @@ grid (5 x 5 Gaussians at {-4,-2,0,2,4}^2, std 0.05), tiny (a few steps, for
 tests). Sample pictures are scatter plots of G(z) over real points.
 """
 
+import ml_collections
+
 from configs import dcgan
 
 
@@ -32,6 +34,10 @@ def get_config(arg: str | None = None):
   config.log.sample_every = 500
   config.log.checkpoint_every = 1000
   config.log.num_samples = 1024
+  # PacGAN's protocol: modes captured, % high-quality samples, reverse KL.
+  config.eval = ml_collections.ConfigDict()
+  config.eval.modes = dict(type='mixture_modes', every=1000, num_samples=2500)
+  config.log.best_metric = 'modes/reverse_kl'
   for variant in variants:
     if variant in ('ring', 'grid'):
       config.data.name = variant
@@ -42,6 +48,8 @@ def get_config(arg: str | None = None):
       config.train.batch_size = 16
       config.log.log_every = config.log.sample_every = config.log.checkpoint_every = 2
       config.log.num_samples = 64
+      config.eval.modes.every = -1
+      config.log.best_metric = ''
     else:
       raise ValueError(f"configs/toy2d.py: unknown variant {variant!r}; allowed: "
                        "'ring', 'grid', 'tiny'")

@@ -1,11 +1,14 @@
 """Summarises finished runs as a Markdown table, from their TensorBoard events.
 
     python experiments/run_summary.py runs/dcgan runs/digit7
+    python experiments/run_summary.py --eval runs/dcgan runs/digit7
 
 Prints one row per workdir: config, data, steps, median steps/s over the run
 (compilation excluded: the first logging interval is dropped), wall-clock
-time, and the final losses and D outputs. The README's run table is this
-script's output.
+time, and the final losses and D outputs. With --eval it prints instead, per
+workdir, the evaluations made during training (eval.jsonl) beside the
+real-vs-real floor (eval_floor.json) and the step kept as best (best.json).
+The README's tables are this script's output.
 """
 
 from __future__ import annotations
@@ -67,7 +70,38 @@ def main(workdirs):
           f"{r['g_loss']:.3f} | {r['d_real']:.3f} | {r['d_fake']:.3f} |")
 
 
+EVAL_COLUMNS = ('fid', 'kid', 'precision', 'recall', 'density', 'coverage',
+                'inception_score', 'classes_seen')
+
+
+def eval_table(workdir: str) -> str:
+  """The workdir's eval.jsonl records (one row per step) and the floor."""
+  def read(name):
+    with open(os.path.join(workdir, name)) as f:
+      return json.load(f) if name.endswith('.json') else [
+          json.loads(line) for line in f if line.strip()]
+  records, floor = read('eval.jsonl'), read('eval_floor.json')
+  best = read('best.json') if os.path.exists(os.path.join(workdir, 'best.json')) else {}
+  prefix = next(iter(floor)).split('/')[0] + '/'
+  columns = [c for c in EVAL_COLUMNS if prefix + c in floor]
+  fmt = lambda v: '-' if v is None else f'{v:.4g}'
+  lines = [f'`{workdir}` ({prefix[:-1]}; best {best.get("metric", "-")} at step '
+           f'{best.get("step", "-")}):', '',
+           '| step | ' + ' | '.join(columns) + ' |', '|---' * (len(columns) + 1) + '|']
+  for r in records:
+    mark = ' (best)' if r['step'] == best.get('step') else ''
+    lines.append(f"| {r['step']}{mark} | "
+                 + ' | '.join(fmt(r.get(prefix + c)) for c in columns) + ' |')
+  lines.append('| real vs real | ' + ' | '.join(fmt(floor[prefix + c]) for c in columns)
+               + ' |')
+  return '\n'.join(lines)
+
+
 if __name__ == '__main__':
-  if len(sys.argv) < 2:
+  args = sys.argv[1:]
+  if not args or args == ['--eval']:
     sys.exit(__doc__)
-  main(sys.argv[1:])
+  if args[0] == '--eval':
+    print('\n\n'.join(eval_table(w) for w in args[1:]))
+  else:
+    main(args)

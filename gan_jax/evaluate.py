@@ -11,7 +11,7 @@ trainer did, restores the newest intact checkpoint (``--which=latest``, from
 written during training), and runs the evaluators of ``--eval_config`` (a
 config file whose ``get_config()`` returns the ``config.eval`` ConfigDict),
 else of the run's own ``eval`` section, else those that suit the data
-(``evaluators.default_eval_config``). Prints a Markdown table with the
+(``evaluators.default_eval_config``); entries with every=-1 are off. Prints a Markdown table with the
 real-vs-real floor beside each metric and writes ``<workdir>/evaluation.json``.
 """
 
@@ -33,7 +33,6 @@ from gan_jax.config_checks import ConfigError
 from gan_jax.data import create_dataset
 from gan_jax.data.images import DataError
 from gan_jax.evaluation import evaluators as evaluators_lib
-from gan_jax.evaluation import stacked_mnist
 
 WHICH = ('latest', 'best')
 RESULT_FILE = 'evaluation.json'
@@ -61,8 +60,6 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
 
 def load_dataset(config):
   """The run's training data ('stacked_mnist' included), as the trainer built it."""
-  if config.data.name == 'stacked_mnist':
-    return stacked_mnist.create_stacked_mnist(config.seed)
   native = models.native_image_size(config.model.name)
   return create_dataset(config.data, config.seed, config.data.image_size or native)
 
@@ -95,14 +92,18 @@ def evaluate(workdir: str, which: str = 'latest', eval_config=None) -> dict:
   """
   config = load_run_config(workdir)
   dataset = load_dataset(config)
-  eval_config = (eval_config or config.get('eval')
-                 or evaluators_lib.default_eval_config(dataset))
-  if not eval_config:
+  state, sample = restore(workdir, config, dataset, which)
+  evaluators = []
+  for candidate in (eval_config, config.get('eval'),
+                    evaluators_lib.default_eval_config(dataset)):
+    # The first of: --eval_config, the run's own evaluators that were on, the default.
+    evaluators = evaluators_lib.create_evaluators(candidate, dataset, config.model.z_dim,
+                                                  config.seed)
+    if evaluators:
+      break
+  if not evaluators:
     raise ConfigError(f'no evaluator suits the data ({dataset.description}); pass '
                       '--eval_config')
-  state, sample = restore(workdir, config, dataset, which)
-  evaluators = evaluators_lib.create_evaluators(eval_config, dataset, config.model.z_dim,
-                                                config.seed)
   record = {'workdir': os.path.abspath(workdir), 'which': which,
             'step': int(state.step.max()), 'data': dataset.description,
             'results': {}, 'stderr': {}, 'floor': {}, 'per_seed': []}

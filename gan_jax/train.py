@@ -3,7 +3,8 @@
 Order of work: validate the config, load the data and build the models (so bad
 input fails before the workdir is touched), then create or resume the state,
 then run the jitted step with periodic progress lines, TensorBoard scalars,
-sample grids from one fixed batch of z, and orbax checkpoints.
+sample grids from one fixed batch of z, orbax checkpoints and the evaluators
+of ``config.eval`` (with the best checkpoint by ``log.best_metric``).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from gan_jax import (config_checks, losses, models, optimizers, parallel,
 from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
 from gan_jax.data.images import DataError
+from gan_jax.evaluation import evaluators as evaluators_lib
 from gan_jax.seeds import Seeds, mean_and_stderr
 from gan_jax.state import GANState, adam, create_state
 
 # Fields whose change does not change the steps already taken (a run may be
-# extended by raising train.num_steps).
-_OBSERVATION_ONLY = ('log.', 'train.num_steps')
+# extended by raising train.num_steps, or get other evaluators).
+_OBSERVATION_ONLY = ('log.', 'eval.', 'train.num_steps')
 
 
 class NonFiniteError(RuntimeError):
@@ -153,6 +155,74 @@ def _check_same_run(saved: dict, config) -> None:
         + '. Use another --workdir, or pass --allow_config_change to resume anyway.')
 
 
+class _Evaluation:
+  """The evaluators of ``config.eval`` in the loop: eval.jsonl, TensorBoard, best checkpoint.
+
+  Built before the workdir is touched, so that an unknown evaluator or metric
+  fails first. ``maybe_run(done, state, final)`` runs the evaluators due at
+  step ``done`` (on every process: the sampler may span devices), appends
+  {'step', '<name>/<metric>': value, ...} to <workdir>/eval.jsonl, writes
+  TensorBoard eval/<name>/<metric>, and if ``log.best_metric`` improved saves
+  the state to <workdir>/best/checkpoints/<step> (one kept). The real-vs-real
+  floor of every metric is written once to <workdir>/eval_floor.json and
+  TensorBoard eval_floor/*.
+  """
+
+  def __init__(self, config, dataset, sample, num_steps: int):
+    self.evaluators = evaluators_lib.create_evaluators(
+        config.get('eval'), dataset, config.model.z_dim, config.seed)
+    self.floor = {f'{ev.name}/{k}': v for ev in self.evaluators for k, v in ev.floor.items()}
+    self.best_metric = config.log.get('best_metric', '')
+    self.best_mode = config.log.get('best_mode', 'min')
+    if self.best_metric and self.best_metric not in self.floor:
+      raise config_checks.ConfigError(
+          f'log.best_metric={self.best_metric!r} is not a metric of the evaluators that '
+          f'are on; allowed: {sorted(self.floor)} or \'\' (off)')
+    self.sample, self.num_steps = sample, num_steps
+    self.tracker = self.best_ckpt = self.writer = None
+
+  def start(self, workdir: str, writer, lead: bool, start_step: int) -> None:
+    """Opens the outputs in ``workdir`` (after it is known to be writable)."""
+    self.workdir, self.writer, self.lead = workdir, writer, lead
+    if not self.evaluators:
+      return
+    if lead:
+      _write_json(os.path.join(workdir, 'eval_floor.json'), self.floor)
+      for k, v in self.floor.items():
+        writer.add_scalar(f'eval_floor/{k}', v, start_step)
+    if self.best_metric:
+      self.tracker = evaluators_lib.BestTracker(workdir, self.best_metric, self.best_mode,
+                                                persist=lead)
+      self.best_ckpt = evaluators_lib.best_checkpointer(workdir)
+
+  def due(self, done: int) -> bool:
+    final = done == self.num_steps
+    return any(ev.due(done, final) for ev in self.evaluators)
+
+  def maybe_run(self, done: int, state, meta: dict) -> None:
+    final = done == self.num_steps
+    tick = time.perf_counter()
+    results = evaluators_lib.run_due(self.evaluators, done, self.sample, state, final)
+    if not results:
+      return
+    logging.info('eval step %d (%.1f s): %s', done, time.perf_counter() - tick, '  '.join(
+        f'{k} {v:.4g}' + (f' (real {self.floor[k]:.4g})' if k in self.floor else '')
+        for k, v in results.items()))
+    if self.lead:
+      evaluators_lib.append_jsonl(os.path.join(self.workdir, evaluators_lib.EVAL_LOG),
+                                  {'step': done, **results})
+      for k, v in results.items():
+        self.writer.add_scalar(f'eval/{k}', v, done)
+    if self.tracker and self.tracker.is_best(results, done):
+      logging.info('New best %s %.4g at step %d: saved to %s.', self.best_metric,
+                   self.tracker.value, done, self.best_ckpt.directory)
+      self.best_ckpt.save(state, meta)
+
+  def close(self) -> None:
+    if self.best_ckpt:
+      self.best_ckpt.close()
+
+
 def _summarise(history: list[dict]) -> dict[str, np.ndarray]:
   """Means over the steps since the last log line: () per metric, or (N,) per seed."""
   stacked = parallel.to_host(history)
@@ -199,6 +269,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   state = par.put_state(init_state(config, game, dataset.sample_shape, t.num_seeds))
   train_step = par.compile(seeds.map(steps.make_train_step(game, t.update_rule, t.d_steps)))
   sample = make_sampler(game)
+  evaluation = _Evaluation(config, dataset, sample, t.num_steps)
   # Fake CPU devices can deadlock in back-to-back all-reduces unless each step
   # is waited for (see shared/JAX_NOTES.md); real accelerators run ahead.
   block_each_step = par.num_devices > 1 and jax.default_backend() == 'cpu'
@@ -227,6 +298,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                par.mode, par.num_devices, num_processes, t.batch_size)
 
   writer = SummaryWriter(workdir) if lead else None
+  start = int(np.max(parallel.to_host(par.get_state(state).step)))
+  evaluation.start(workdir, writer, lead, start)
   z_fixed = fixed_latents(config)
   # Real points drawn under the generated ones in 2-D scatter plots.
   real_preview = dataset.batch(0, 2048) if dataset.sample_shape == (2,) else None
@@ -246,10 +319,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       visualize.save_png(picture, os.path.join(workdir, name.replace('.png', f'{suffix}.png')))
     writer.add_image('samples', picture, step, dataformats='HWC')
 
-  def save_checkpoint():
-    ckpt.save(par.get_state(state), {'config': config_json, 'data': dataset.description})
+  meta = {'config': config_json, 'data': dataset.description}
 
-  start = int(np.max(parallel.to_host(par.get_state(state).step)))
+  def save_checkpoint():
+    ckpt.save(par.get_state(state), meta)
+
   history, last_saved = [], (ckpt.all_steps() or [None])[-1]
   progress = _Progress(t.num_steps, start, writer, verbose=lead)
   with _stop_requests() as stop:
@@ -262,7 +336,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       done = step + 1
       log_now = done % config.log.log_every == 0 or done == t.num_steps
       ckpt_now = done % config.log.checkpoint_every == 0 or done == t.num_steps or stop
-      if not (log_now or ckpt_now):
+      eval_now = evaluation.due(done) and not stop
+      if not (log_now or ckpt_now or eval_now):
         continue
       report = _nonfinite_report(history, done - len(history))
       if report and t.on_nonfinite == 'stop':
@@ -277,6 +352,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if ckpt_now:
         save_checkpoint()
         last_saved = done
+      if eval_now:
+        evaluation.maybe_run(done, par.get_state(state), meta)
       if stop:
         logging.warning('Stopped at step %d; the same command resumes from here.', done)
         break
@@ -289,6 +366,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     save_samples(end, 'samples_final.png', all_seeds=True)
   if writer:
     writer.close()
+  evaluation.close()
   ckpt.close()
   return final
 

@@ -20,7 +20,7 @@ from gan_jax.data import toy
 from gan_jax.data.images import ImageArrayDataset
 from gan_jax.evaluation import classifier
 from gan_jax.evaluation import evaluators as ev
-from gan_jax.evaluation import stacked_mnist
+from gan_jax.data import stacked_mnist
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_IMAGES = 500  # generated and reference digits per image test: fast, still decisive
@@ -140,8 +140,8 @@ def test_registry_errors_name_the_valid_choices(digits):
                          ring, 2, 0)
   with pytest.raises(ConfigError, match="'every' is missing"):
     ev.create_evaluators(_config(x=dict(type='mixture_modes')), ring, 2, 0)
-  with pytest.raises(ConfigError, match=r'every=-1'):
-    ev.create_evaluators(_config(x=dict(type='mixture_modes', every=-1)), ring, 2, 0)
+  with pytest.raises(ConfigError, match=r'every=-2'):
+    ev.create_evaluators(_config(x=dict(type='mixture_modes', every=-2)), ring, 2, 0)
   with pytest.raises(ConfigError, match=r'needs samples of shape \(28, 28, 1\); the '
                                         r'data has \(2,\)'):
     ev.create_evaluators(_config(x=dict(type='image_features', every=1)), ring, 2, 0)
@@ -259,3 +259,56 @@ def test_evaluate_command_scores_a_trained_workdir(tmp_path):
       toy.TOY_DATASETS['ring'], config.seed), config.model.z_dim, config.seed)
   expected = evaluator.run(sample, jax.device_get(state))
   np.testing.assert_equal(record['results'], {f'modes/{k}': v for k, v in expected.items()})
+
+
+def _toy_with_eval(every=2, best='modes/hq_percent', mode='max'):
+  config = toy2d.get_config('tiny')
+  config.train.num_steps = 6
+  config.eval.modes = dict(type='mixture_modes', every=every, num_samples=200)
+  config.log.best_metric, config.log.best_mode = best, mode
+  return config
+
+
+def test_training_runs_the_evaluators_and_keeps_the_best_checkpoint(tmp_path):
+  workdir = str(tmp_path / 'run')
+  config = _toy_with_eval()
+  state = train.train_and_evaluate(config, workdir)
+  records = ev.read_jsonl(os.path.join(workdir, ev.EVAL_LOG))
+  assert [r['step'] for r in records] == [2, 4, 6]
+  with open(os.path.join(workdir, 'eval_floor.json')) as f:
+    floor = json.load(f)
+  assert set(floor) == {'modes/modes', 'modes/hq_percent', 'modes/reverse_kl'}
+  # 2-D Gaussian: P(|x - mode| < 3 std) = 1 - exp(-4.5) = 98.9%.
+  assert floor['modes/modes'] == 8 and floor['modes/hq_percent'] > 95
+
+  # The last record is the final state scored by an evaluator built afresh.
+  sample = train.make_sampler(train.create_game(config, (2,)))
+  (fresh,) = ev.create_evaluators(config.eval, toy.ToyMixture(
+      toy.TOY_DATASETS['ring'], config.seed), config.model.z_dim, config.seed)
+  last = {k: v for k, v in records[-1].items() if k != 'step'}
+  expected = {f'modes/{k}': v for k, v in fresh.run(sample, state).items()}
+  assert last == {k: None if math.isnan(v) else v for k, v in expected.items()}
+
+  # best.json names the first step with the highest value; best/ holds that state.
+  values = [r['modes/hq_percent'] for r in records]
+  best_step = records[int(np.argmax(values))]['step']
+  with open(os.path.join(workdir, ev.BEST_FILE)) as f:
+    assert json.load(f) == {'metric': 'modes/hq_percent', 'mode': 'max',
+                            'value': max(values), 'step': best_step}
+  record = evaluate.evaluate(workdir, 'best', config.eval)
+  assert record['step'] == best_step
+  assert record['results']['modes/hq_percent'] == max(values)
+
+
+def test_unknown_best_metric_fails_before_the_workdir_is_made(tmp_path):
+  workdir = tmp_path / 'run'
+  with pytest.raises(ConfigError, match=r"log.best_metric='modes/fid'.*allowed: "
+                     r"\['modes/hq_percent', 'modes/modes', 'modes/reverse_kl'\]"):
+    train.train_and_evaluate(_toy_with_eval(best='modes/fid'), str(workdir))
+  assert not workdir.exists()
+
+
+def test_an_evaluator_with_every_minus_one_is_off(tmp_path):
+  config = _toy_with_eval(every=-1, best='')
+  train.train_and_evaluate(config, str(tmp_path))
+  assert not os.path.exists(os.path.join(tmp_path, ev.EVAL_LOG))

@@ -1,6 +1,8 @@
 """Dataset registry: ``create_dataset(config.data, ...)`` -> a ``Dataset``.
 
-Names: the toy 2-D mixtures in ``toy.TOY_DATASETS`` ('ring', 'grid') and any
+Names: the toy 2-D mixtures in ``toy.TOY_DATASETS`` ('ring', 'grid'),
+'stacked_mnist' (three embedded MNIST digits as the channels of one image,
+``data.num_triples`` of them; see stacked_mnist.py) and any
 tensorflow-datasets image dataset ('mnist', 'fashion_mnist', 'cifar10',
 'celeb_a', ...). A dataset is a deterministic function of the step: the batch
 of step t depends only on (seed, t), which makes resuming exact without
@@ -10,7 +12,8 @@ storing an iterator.
 from __future__ import annotations
 
 from gan_jax.data.base import Dataset
-from gan_jax.data.images import create_image_dataset
+from gan_jax.data.images import DataError, create_image_dataset
+from gan_jax.data.stacked_mnist import NUM_TRIPLES, create_stacked_mnist
 from gan_jax.data.toy import TOY_DATASETS, ToyMixture
 
 
@@ -25,4 +28,9 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
   """
   if cfg.name in TOY_DATASETS:
     return ToyMixture(TOY_DATASETS[cfg.name], seed)
+  if cfg.name == 'stacked_mnist':
+    if image_size not in (None, 28):
+      raise DataError(f'data.name=stacked_mnist is 28x28x3, but the model makes '
+                      f'{image_size}x{image_size} images; allowed model: dcgan_mnist')
+    return create_stacked_mnist(seed, cfg.get('num_triples', NUM_TRIPLES))
   return create_image_dataset(cfg, seed, image_size)

@@ -8,7 +8,7 @@ big_vision pattern: new metrics never touch the trainer)::
     config.eval.modes = dict(type='mixture_modes', every=1000, num_samples=2500)
 
 ``type`` picks the class in ``EVALUATORS``; ``every`` is the period in steps
-(0 = only at the end of training); any other field is a keyword option of that
+(0 = only at the end of training, -1 = never: the entry is off); any other field is a keyword option of that
 class. ``create_evaluators`` builds them all, each with a fixed real reference
 set drawn from the training data and with the *real-vs-real floor*: the same
 metrics computed for a second, disjoint real set of the same size, i.e. the
@@ -246,7 +246,7 @@ class StackedMNISTModes(Evaluator):
     super().__init__(name, z_dim, seed, every=every, num_samples=num_samples,
                      batch_size=batch_size)
     _check_shape(name, 'stacked_mnist', dataset.sample_shape, (28, 28, 3),
-                 "Use the Stacked MNIST data (gan_jax.evaluation.stacked_mnist).")
+                 "Use the Stacked MNIST data (data.name='stacked_mnist').")
     self.classifier = _shipped_classifier()
     perm = np.random.default_rng(REAL_SET_SEED).permutation(len(dataset.images))
     self.floor = self.score(_as_images(dataset.images[perm[:num_samples]]))
@@ -287,9 +287,9 @@ def create_evaluator(name: str, entry, dataset, z_dim: int, seed: int) -> Evalua
                       + (f'unknown options {unknown}; ' if unknown else "'every' is missing; ")
                       + f'allowed: {_options(cls)}')
   every = entry['every']
-  if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-    raise ConfigError(f'eval.{name}.every={every!r}; must be an integer >= 0 '
-                      '(0 = only at the end)')
+  if isinstance(every, bool) or not isinstance(every, int) or every < -1:
+    raise ConfigError(f'eval.{name}.every={every!r}; must be an integer >= -1 '
+                      '(0 = only at the end, -1 = off)')
   return cls(name, dataset, z_dim, seed, **entry)
 
 
@@ -308,6 +308,8 @@ def create_evaluators(eval_config, dataset, z_dim: int, seed: int) -> list[Evalu
   """
   evaluators = []
   for name, entry in sorted(dict(eval_config or {}).items()):
+    if dict(entry).get('every') == -1:
+      continue
     evaluators.append(create_evaluator(name, entry, dataset, z_dim, seed))
     logging.info('Evaluator %s: real-vs-real floor %s', name, evaluators[-1].floor)
   return evaluators
@@ -412,7 +414,8 @@ class BestTracker:
   ``is_best(results, step)`` is True when ``results[metric]`` is finite and
   strictly better (lower for mode 'min', higher for 'max') than every value
   seen before; it then records the new best in the JSON file (written to a
-  temporary file and renamed), so a resumed run compares against it.
+  temporary file and renamed; only if ``persist``, i.e. on one process), so a
+  resumed run compares against it.
 
   Attributes:
     metric: e.g. 'features/fid'.
@@ -420,11 +423,11 @@ class BestTracker:
     value, step: the best so far (None before the first).
   """
 
-  def __init__(self, workdir: str, metric: str, mode: str = 'min'):
+  def __init__(self, workdir: str, metric: str, mode: str = 'min', persist: bool = True):
     if mode not in MODES:
-      raise ConfigError(f'best-checkpoint mode={mode!r}; allowed: {MODES}')
+      raise ConfigError(f'log.best_mode={mode!r}; allowed: {MODES}')
     self.path = os.path.join(workdir, BEST_FILE)
-    self.metric, self.mode = metric, mode
+    self.metric, self.mode, self.persist = metric, mode, persist
     self.value, self.step = None, None
     if os.path.exists(self.path):
       with open(self.path) as f:
@@ -449,6 +452,8 @@ class BestTracker:
     if not self.better(value):
       return False
     self.value, self.step = float(value), int(step)
+    if not self.persist:  # another process writes the file
+      return True
     tmp = self.path + '.tmp'
     with open(tmp, 'w') as f:
       json.dump({'metric': self.metric, 'mode': self.mode, 'value': self.value,
