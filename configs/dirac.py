@@ -7,10 +7,12 @@ tests/test_dirac.py and drawn by
 
     python experiments/dirac_gan.py        # every update rule -> docs/figures/dirac_gan.png
 
+or trained like any config (sample pictures are histograms of theta):
+
+    python -m gan_jax.main --config=configs/dirac.py:alternating --workdir=runs/dirac
+
 In code: game = train.create_game(config, (1,)); state = train.init_state(config,
 game, (1,)); models.dirac.trajectory(steps.make_train_step(game, rule), state, n).
-The trainer (gan_jax.main) cannot run it yet: gan_jax/data has no point-mass
-dataset.
 
 Variants (comma-separated): an update rule (simultaneous, the default;
 alternating, extragradient, optimistic, consensus); r1 (R1 penalty, gamma
@@ -28,7 +30,7 @@ RULES = ('simultaneous', 'alternating', 'extragradient', 'optimistic', 'consensu
 def get_config(arg: str | None = None):
   """Returns the config for the comma-separated variants in ``arg``."""
   config = dcgan.get_config()
-  config.data.name = 'point_mass'  # not in gan_jax/data: see the docstring
+  config.data.name = 'point_mass'  # every sample is 0
   config.model.name = 'scalar_dirac'  # G(z) = theta, D(x) = psi x
   config.model.z_dim = 1             # G ignores z
   config.model.dirac_init = (1.0, 1.0)

@@ -301,8 +301,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   start = int(np.max(parallel.to_host(par.get_state(state).step)))
   evaluation.start(workdir, writer, lead, start)
   z_fixed = fixed_latents(config)
-  # Real points drawn under the generated ones in 2-D scatter plots.
-  real_preview = dataset.batch(0, 2048) if dataset.sample_shape == (2,) else None
+  # Real points drawn under the generated ones in 2-D scatter plots / 1-D histograms.
+  real_preview = dataset.batch(0, 2048) if len(dataset.sample_shape) == 1 else None
 
   def save_samples(step: int, name: str, all_seeds: bool = False):
     """Seed 0's grid (or, with all_seeds, one file per seed: name_seed{i}.png)."""

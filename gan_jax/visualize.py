@@ -1,4 +1,4 @@
-"""Pictures of samples: image grids and 2-D scatter plots, saved as PNG."""
+"""Pictures of samples: image grids, 2-D scatter plots and 1-D histograms, saved as PNG."""
 
 from __future__ import annotations
 
@@ -39,6 +39,22 @@ def scatter_plot(fake: np.ndarray, real: np.ndarray, title: str = '') -> np.ndar
   lim = 1.3 * float(np.abs(real).max())
   ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect='equal', title=title)
   ax.legend(loc='upper right', fontsize=7, markerscale=4)
+  return _to_array(fig)
+
+
+def histogram_plot(fake: np.ndarray, real: np.ndarray, title: str = '') -> np.ndarray:
+  """Histograms of 1-D generated (red) and real (grey) values, as an RGB uint8 array."""
+  fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
+  values = np.concatenate([fake[:, 0], real[:, 0]])
+  bins = np.linspace(values.min() - 0.5, values.max() + 0.5, 41)
+  ax.hist(real[:, 0], bins=bins, color='0.6', label='real')
+  ax.hist(fake[:, 0], bins=bins, color='tab:red', alpha=0.6, label='G(z)')
+  ax.set(title=title)
+  ax.legend(loc='upper right', fontsize=7)
+  return _to_array(fig)
+
+
+def _to_array(fig) -> np.ndarray:
   buf = io.BytesIO()
   fig.savefig(buf, format='png', bbox_inches='tight')
   plt.close(fig)
@@ -46,9 +62,11 @@ def scatter_plot(fake: np.ndarray, real: np.ndarray, title: str = '') -> np.ndar
 
 
 def sample_picture(fake: np.ndarray, real: np.ndarray, title: str = '') -> np.ndarray:
-  """An image grid for image samples, a scatter plot for 2-D points (H, W, C) uint8."""
+  """(H, W, C) uint8: an image grid for images, a scatter plot for 2-D points, a histogram for 1-D."""
   if fake.ndim == 2 and fake.shape[1] == 2:
     return scatter_plot(fake, real, title)
+  if fake.ndim == 2 and fake.shape[1] == 1:
+    return histogram_plot(fake, real, title)
   return image_grid(fake)
 
 

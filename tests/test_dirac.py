@@ -199,3 +199,17 @@ def test_dirac_state_step_is_a_plain_train_step():
   np.testing.assert_allclose(dirac.point(new), [1 + H * s, 1 - H * s], rtol=1e-6)
   np.testing.assert_allclose(metrics['g_grad_norm'], s, rtol=1e-6)
   np.testing.assert_allclose(metrics['g_update_norm'], H * s, rtol=1e-5)
+
+
+@pytest.mark.parametrize('variant', ['simultaneous', 'r1'])
+def test_the_trainer_runs_the_dirac_config_like_any_other(tmp_path, variant):
+  # gan_jax.main's loop on data.name='point_mass' ends where the scanned
+  # trajectory of the same step ends: outwards without R1, inwards with it.
+  config = dirac_config.get_config(variant)
+  config.train.num_steps = NUM_STEPS
+  final = train.train_and_evaluate(config, str(tmp_path))
+  expected = _trajectory(variant)[-1]
+  np.testing.assert_allclose(dirac.point(final), expected, rtol=1e-4, atol=1e-6)
+  grows = np.linalg.norm(expected) > np.sqrt(2)
+  assert grows == (variant == 'simultaneous')
+  assert (tmp_path / 'samples_final.png').exists()

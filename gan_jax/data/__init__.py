@@ -1,6 +1,7 @@
 """Dataset registry: ``create_dataset(config.data, ...)`` -> a ``Dataset``.
 
 Names: the toy 2-D mixtures in ``toy.TOY_DATASETS`` ('ring', 'grid'),
+'point_mass' (the Dirac-GAN's data: every sample is 0, shape (1,)),
 'stacked_mnist' (three embedded MNIST digits as the channels of one image,
 ``data.num_triples`` of them; see stacked_mnist.py) and any
 tensorflow-datasets image dataset ('mnist', 'fashion_mnist', 'cifar10',
@@ -14,7 +15,7 @@ from __future__ import annotations
 from gan_jax.data.base import Dataset
 from gan_jax.data.images import DataError, create_image_dataset
 from gan_jax.data.stacked_mnist import NUM_TRIPLES, create_stacked_mnist
-from gan_jax.data.toy import TOY_DATASETS, ToyMixture
+from gan_jax.data.toy import TOY_DATASETS, PointMass, ToyMixture
 
 
 def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
@@ -28,6 +29,8 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
   """
   if cfg.name in TOY_DATASETS:
     return ToyMixture(TOY_DATASETS[cfg.name], seed)
+  if cfg.name == 'point_mass':
+    return PointMass(seed)
   if cfg.name == 'stacked_mnist':
     if image_size not in (None, 28):
       raise DataError(f'data.name=stacked_mnist is 28x28x3, but the model makes '

@@ -1,4 +1,4 @@
-"""Toy 2-D Gaussian mixtures, sampled on the fly."""
+"""Toy data sampled on the fly: 2-D Gaussian mixtures, and the Dirac-GAN's point mass."""
 
 from __future__ import annotations
 
@@ -50,3 +50,19 @@ class ToyMixture(Dataset):
         (batch_size, 2))
     local = batch_size // num_shards
     return x[shard * local:(shard + 1) * local].astype(np.float32)
+
+
+class PointMass(Dataset):
+  """Every sample is the scalar 0: the data of the Dirac-GAN (configs/dirac.py)."""
+
+  def __init__(self, seed: int = 0):
+    self.seed = seed
+    self.sample_shape = (1,)
+    self.description = 'point mass at 0 (the Dirac-GAN\'s data), samples of shape (1,)'
+
+  def reseeded(self, seed):
+    return PointMass(seed)
+
+  def batch(self, step, batch_size, shard=0, num_shards=1):
+    del step, shard
+    return np.zeros((batch_size // num_shards, 1), np.float32)
