@@ -48,7 +48,20 @@ class Seeds:
 
   def first(self, tree):
     """Seed 0's slice of a seed-stacked tree."""
-    return jax.tree.map(lambda x: x[0], tree) if self.many else tree
+    return seed_slice(tree, 0) if self.many else tree
+
+
+def seed_slice(tree, i: int):
+  """Seed i's slice of a seed-stacked tree (every leaf indexed on axis 0)."""
+  return jax.tree.map(lambda x: x[i], tree)
+
+
+def unstack_seeds(state) -> list:
+  """A state's seeds one by one: [state] for one seed (``state.step`` of shape ()),
+  else each seed's slice of a state stacked by ``train.num_seeds``."""
+  if np.ndim(state.step) == 0:
+    return [state]
+  return [seed_slice(state, i) for i in range(np.shape(state.step)[0])]
 
 
 def mean_and_stderr(values: np.ndarray) -> tuple[float, float]:

@@ -29,7 +29,7 @@ from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
 from gan_jax.data.images import DataError
 from gan_jax.evaluation import evaluators as evaluators_lib
-from gan_jax.seeds import Seeds, mean_and_stderr
+from gan_jax.seeds import Seeds, mean_and_stderr, unstack_seeds
 from gan_jax.state import GANState, adam, create_state
 
 # Fields whose change does not change the steps already taken (a run may be
@@ -159,7 +159,7 @@ class _Evaluation:
   """The evaluators of ``config.eval`` in the loop: eval.jsonl, TensorBoard, best checkpoint.
 
   Built before the workdir is touched, so that an unknown evaluator or metric
-  fails first. ``maybe_run(done, state, final)`` runs the evaluators due at
+  fails first. ``maybe_run(done, state, meta)`` runs the evaluators due at
   step ``done`` (on every process: the sampler may span devices), appends
   {'step', '<name>/<metric>': value, ...} to <workdir>/eval.jsonl, writes
   TensorBoard eval/<name>/<metric>, and if ``log.best_metric`` improved saves
@@ -307,10 +307,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   def save_samples(step: int, name: str, all_seeds: bool = False):
     """Seed 0's grid (or, with all_seeds, one file per seed: name_seed{i}.png)."""
     current = par.get_state(state)
-    fakes = [parallel.to_host(sample(seeds.first(current), z_fixed))]  # on every process
-    if all_seeds and seeds.many:
-      fakes = [parallel.to_host(sample(jax.tree.map(lambda x, i=i: x[i], current), z_fixed))
-               for i in range(t.num_seeds)]
+    drawn = unstack_seeds(current) if all_seeds else [seeds.first(current)]
+    fakes = [parallel.to_host(sample(one, z_fixed)) for one in drawn]  # on every process
     if not lead:
       return
     for i, fake in enumerate(fakes):

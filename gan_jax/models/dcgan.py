@@ -13,8 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models.layers import ConvTranspose
-from gan_jax.models.mlp import maybe_spectral_norm
+from gan_jax.models.layers import ConvTranspose, maybe_spectral_norm
 
 dcgan_init = nn.initializers.normal(stddev=0.02)
 
@@ -88,7 +87,7 @@ class DCGANDiscriminator(nn.Module):
   PyTorch example, with the same 8,192 weights). Only the input layer may have
   a bias (``in_bias``); the others are followed by BatchNorm. With
   ``spectral_norm`` every conv and the dense layer are spectrally normalised
-  (see mlp.maybe_spectral_norm); BatchNorm stays. ``dtype`` as in the
+  (see layers.maybe_spectral_norm); BatchNorm stays. ``dtype`` as in the
   generator; the logits are float32.
   """
   features: Sequence[int]

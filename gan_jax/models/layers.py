@@ -1,6 +1,7 @@
 """Layers shared by the model families.
 
-The one layer defined here is a transposed convolution with the same
+``maybe_spectral_norm`` wraps any layer of a discriminator in spectral
+normalisation. ``ConvTranspose`` is a transposed convolution with the same
 parameters and the same function as ``flax.linen.ConvTranspose``, computed
 either by XLA's own ``lax.conv_transpose`` or by an exactly equivalent
 "sub-pixel" formulation. The reason is speed on CPU: XLA's CPU backend takes a
@@ -11,7 +12,8 @@ form only contains stride-1 convolutions, whose gradients are fast.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import functools
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -125,6 +127,21 @@ def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array,
   y = jnp.stack(rows, axis=2)  # (B, q_h, s_h, q_w, s_w, C)
   y = y.reshape(batch, q_h * s_h, q_w * s_w, c_out)
   return y[:, :out_h, :out_w]
+
+
+def maybe_spectral_norm(layer: nn.Module, enabled: bool,
+                        train: bool) -> Callable[[jax.Array], jax.Array]:
+  """``layer``, spectrally normalised if ``enabled`` (Miyato et al. 2018).
+
+  The kernel W is used as W / sigma(W), sigma its largest singular value
+  (a conv kernel is flattened to (k*k*C_in, C_out)), estimated by one
+  power-iteration step per call from a vector u kept in the model state
+  ('batch_stats' collection) and updated only when ``train``. The layer's
+  parameters keep their names.
+  """
+  if not enabled:
+    return layer
+  return functools.partial(nn.SpectralNorm(layer), update_stats=train)
 
 
 class ConvTranspose(nn.Module):

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Callable, Sequence
+from typing import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.models.layers import maybe_spectral_norm
+
 OUTPUT_ACTIVATIONS = {'none': lambda x: x, 'tanh': jnp.tanh}
-
-
-def maybe_spectral_norm(layer: nn.Module, enabled: bool,
-                        train: bool) -> Callable[[jax.Array], jax.Array]:
-  """``layer``, spectrally normalised if ``enabled`` (Miyato et al. 2018).
-
-  The kernel W is used as W / sigma(W), sigma its largest singular value
-  (a conv kernel is flattened to (k*k*C_in, C_out)), estimated by one
-  power-iteration step per call from a vector u kept in the model state
-  ('batch_stats' collection) and updated only when ``train``. The layer's
-  parameters keep their names.
-  """
-  if not enabled:
-    return layer
-  return functools.partial(nn.SpectralNorm(layer), update_stats=train)
 
 
 class MLPGenerator(nn.Module):
