@@ -20,6 +20,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the config for the comma-separated variants in ``arg``."""
   config = ml_collections.ConfigDict()
   config.seed = 0
+  # The game (gan_jax/tasks): unconditional (G(z) vs D(x)) | toy_conditional | toy_cycle
+  config.task = 'unconditional'
   config.parallel = 'jit'  # jit (sharded over a device mesh) | pmap
 
   config.data = ml_collections.ConfigDict()

@@ -11,7 +11,7 @@ or trained like any config (sample pictures are histograms of theta):
 
     python -m gan_jax.main --config=configs/dirac.py:alternating --workdir=runs/dirac
 
-In code: game = train.create_game(config, (1,)); state = train.init_state(config,
+In code: game = build.create_game(config, (1,)); state = build.init_state(config,
 game, (1,)); models.dirac.trajectory(steps.make_train_step(game, rule), state, n).
 
 Variants (comma-separated): an update rule (simultaneous, the default;

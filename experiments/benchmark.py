@@ -45,7 +45,7 @@ import optax  # pylint: disable=g-import-not-at-top
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from configs import dcgan, toy2d  # pylint: disable=g-import-not-at-top
-from gan_jax import steps, train  # pylint: disable=g-import-not-at-top
+from gan_jax import modeling, steps, train  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list('nets', ['mnist', 'dcgan64'], 'Nets to time.')
 flags.DEFINE_list('batches', ['64'], 'Batch sizes.')
@@ -104,16 +104,20 @@ def matmul_peak(dtype: str = 'float32', n: int = 4096) -> float:
 
 def two_pass_step(game: steps.Game):
   """The simultaneous update with each player's gradient compiled on its own."""
+  task = game.task
+
   def losses(g_params, d_params, state, real, z):
-    fake, _ = steps.apply_model(game.generator, g_params, state.g_state, z)
-    real_logits, fake_logits, _ = game.discriminate(d_params, state.d_state, real, fake)
-    return game.loss_fn(real_logits, fake_logits)
-  d_grad = jax.jit(jax.grad(lambda d, s, r, z: losses(s.g_params, d, s, r, z)[0]))
-  g_grad = jax.jit(jax.grad(lambda g, s, r, z: losses(g, s.d_params, s, r, z)[1]))
+    fake, _ = modeling.apply_model(task.generator, g_params, state.model_state['generator'], z)
+    real_logits, fake_logits, _ = task.discriminate(
+        d_params, state.model_state['discriminator'], real, fake)
+    return task.loss_fn(real_logits, fake_logits)
+  d_grad = jax.jit(jax.grad(lambda d, s, r, z: losses(s.params['generator'], d, s, r, z)[0]))
+  g_grad = jax.jit(jax.grad(lambda g, s, r, z: losses(g, s.params['discriminator'], s, r, z)[1]))
 
   @jax.jit
   def apply(state, g_grads, d_grads):
-    return game.update_d(game.update_g(state, g_grads, state.g_state), d_grads, state.d_state)
+    # Both optax updates; the model states stay as they were.
+    return game.apply(state, {'generator': g_grads, 'discriminator': d_grads})
   return d_grad, g_grad, apply
 
 
@@ -124,6 +128,7 @@ def bench_net(net: str, batch: int, peak: float, dtype: str = 'float32') -> list
   config.model.dtype = dtype
   rows = []
   real = jax.random.uniform(jax.random.PRNGKey(1), (batch, *shape), minval=-1, maxval=1)
+  images = {'image': real}
   impls = FLAGS.impls
   variants = [('ours simultaneous' + (f' [{impl}]' if len(impls) > 1 else ''),
                'simultaneous', impl) for impl in impls]
@@ -135,10 +140,10 @@ def bench_net(net: str, batch: int, peak: float, dtype: str = 'float32') -> list
     game = train.create_game(config, shape)
     state = train.init_state(config, game, shape)
     step = jax.jit(steps.make_train_step(game, update))
-    flops, mem = cost(step, state, real)
+    flops, mem = cost(step, state, images)
     holder = [state]
     def run():
-      holder[0] = jax.block_until_ready(step(holder[0], real)[0])
+      holder[0] = jax.block_until_ready(step(holder[0], images)[0])
     repeats = FLAGS.repeats if impl != 'xla' or jax.default_backend() != 'cpu' else 2
     rows.append(dict(what=label, t=timed(run, repeats, FLAGS.warmup), flops=flops, mem=mem))
 
@@ -148,14 +153,15 @@ def bench_net(net: str, batch: int, peak: float, dtype: str = 'float32') -> list
   state = train.init_state(config, game, shape)
   d_grad, g_grad, apply = two_pass_step(game)
   z = jax.random.normal(jax.random.PRNGKey(2), (batch, config.model.z_dim))
-  flops = sum(cost(f, state.d_params if f is d_grad else state.g_params, state, real, z)[0]
+  flops = sum(cost(f, state.params['discriminator' if f is d_grad else 'generator'],
+                   state, real, z)[0]
               for f in (d_grad, g_grad))
   two_pass = dtype == 'float32'
   holder = [state]
   def run_two_pass():
     s = holder[0]
-    dg = d_grad(s.d_params, s, real, z)
-    gg = g_grad(s.g_params, s, real, z)
+    dg = d_grad(s.params['discriminator'], s, real, z)
+    gg = g_grad(s.params['generator'], s, real, z)
     holder[0] = jax.block_until_ready(apply(s, gg, dg))
   if two_pass:
     rows.append(dict(what='two-pass (separately compiled gradients)',
@@ -186,14 +192,15 @@ def bench_scan(k: int) -> tuple[float, float]:
   game = train.create_game(config, (2,))
   step = steps.make_train_step(game, config.train.update_rule)
   state = train.init_state(config, game, (2,))
-  data = jnp.asarray(np.random.default_rng(0).normal(size=(k, 256, 2)).astype(np.float32))
+  data = {'x': jnp.asarray(np.random.default_rng(0).normal(size=(k, 256, 2))
+                          .astype(np.float32))}
   one = jax.jit(step)
   scanned = jax.jit(lambda s, xs: jax.lax.scan(step, s, xs))
   holder = [state, state]
   def per_step():
     s = holder[0]
     for i in range(k):
-      s, _ = one(s, data[i])
+      s, _ = one(s, jax.tree.map(lambda x, i=i: x[i], data))
     holder[0] = jax.block_until_ready(s)
   def per_scan():
     holder[1] = jax.block_until_ready(scanned(holder[1], data)[0])

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # pylint: disable=g-import-not-at-top
 import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+from jax.flatten_util import ravel_pytree  # pylint: disable=g-import-not-at-top
 import matplotlib  # pylint: disable=g-import-not-at-top
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -76,11 +77,14 @@ def save_figure(fig, path: str, dpi: int = 80, title_inches: float = 0.0) -> Non
 
 def flow_on_grid(game, state, theta: np.ndarray, psi: np.ndarray) -> np.ndarray:
   """The flow -(dL_G/dtheta, dL_D/dpsi) at every grid point, (..., 2)."""
-  zeros = jnp.zeros((1, 1))
+  batch = {'x': jnp.zeros((1, 1))}
 
   def at(t, p):
-    moved = state.replace(g_params={'theta': t}, d_params={'psi': p})
-    return steps.simultaneous_field(game, moved, zeros, zeros)
+    moved = state.replace(params={'generator': {'theta': t}, 'discriminator': {'psi': p}})
+    # The field is raveled as ravel_pytree(params) orders the players (by
+    # name: discriminator first); unravel it to pick (theta, psi).
+    flow = ravel_pytree(moved.params)[1](steps.simultaneous_field(game, moved, batch))
+    return jnp.stack([flow['generator']['theta'], flow['discriminator']['psi']])
 
   flat = jax.jit(jax.vmap(at))(jnp.asarray(theta.ravel()), jnp.asarray(psi.ravel()))
   return np.asarray(flat).reshape(*theta.shape, 2)

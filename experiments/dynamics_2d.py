@@ -74,7 +74,8 @@ def train_with_snapshots(config, snapshot_steps, on_snapshot) -> None:
   done = 0
   for target in snapshot_steps:
     if target > done:
-      batches = np.stack([dataset.batch(t, per_step) for t in range(done, target)])
+      batches = jax.tree.map(lambda *rows: np.stack(rows),
+                             *[dataset.batch(t, per_step) for t in range(done, target)])
       state, metrics = run(state, batches)
       if not np.all(np.asarray(metrics['finite'])):
         print(f'  non-finite updates were skipped before step {target}', flush=True)
@@ -96,12 +97,12 @@ def main():
                            figsize=(2.2 * len(snapshot_steps), 2.3 * len(runs)))
   z = jax.random.normal(jax.random.PRNGKey(1), (NUM_SAMPLES, ring_config().model.z_dim))
   modes = mode_metrics.ring_modes()
-  real = create_dataset(ring_config().data, 0, None).batch(0, 1024)
+  real = create_dataset(ring_config().data, 0, None).batch(0, 1024)['x']
   for row, (label, config) in enumerate(runs):
     start = time.perf_counter()
 
     def draw(step, game, state, row=row, label=label):
-      fake = np.asarray(train.make_sampler(game)(state, z))
+      fake = np.asarray(train.make_sampler(game)(state, {'z': z}))
       cover = mode_metrics.mode_coverage(fake, modes.means, modes.std)
       ax = axes[row, snapshot_steps.index(step)]
       ax.scatter(real[:, 0], real[:, 1], s=1, c='0.6')

@@ -44,8 +44,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def dirac_eigenvalues(r1_gamma: float) -> np.ndarray:
   """Eigenvalues at the Dirac-GAN's equilibrium (0, 0) with R1 weight ``r1_gamma``."""
   _, game, state = build('r1', init=(0.0, 0.0), r1_gamma=r1_gamma)
-  zeros = jnp.zeros((1, 1))
-  return steps.field_eigenvalues(game, state, zeros, zeros)
+  return steps.field_eigenvalues(game, state, {'x': jnp.zeros((1, 1))})
 
 
 def small_ring_config():
@@ -74,14 +73,16 @@ def main():
   left.legend(loc='upper left')
 
   config = small_ring_config()
-  real = jnp.asarray(create_dataset(config.data, config.seed, None).batch(10**6, 256))
-  z = jax.random.normal(jax.random.PRNGKey(2), (256, config.model.z_dim))
+  batch = {'x': jnp.asarray(create_dataset(config.data, config.seed, None)
+                           .batch(10**6, 256)['x'])}
+  # The task draws z ~ N(0, I) of (256, z_dim) from this key: one fixed z.
+  z_rng = jax.random.PRNGKey(2)
   at = sorted(int(s) for s in args.at.split(','))
   colors = plt.cm.viridis(np.linspace(0, 0.9, len(at)))
   start = time.perf_counter()
 
   def spectrum(step, game, state):
-    eig = steps.field_eigenvalues(game, state, real, z)
+    eig = steps.field_eigenvalues(game, state, batch, z_rng)
     print(f'MLP on the ring, step {step}: {eig.size} eigenvalues, max Re {eig.real.max():.3g}, '
           f'min Re {eig.real.min():.3g}, max |Im| {np.abs(eig.imag).max():.3g}, '
           f'{np.mean(np.abs(eig.imag) > 1e-6 * np.abs(eig).max()):.0%} complex  '

@@ -212,8 +212,10 @@ def evaluator_for(data: str, quick: bool) -> ev.Evaluator:
   if data == 'stacked_mnist':
     config.data.num_triples = _num_triples(quick)
   dataset = create_dataset(config.data, config.seed, None)
+  # The sampler inputs (z of config.model.z_dim) the data's task draws.
+  draw_inputs = train.create_game(config, dataset).task.sample_inputs
   (evaluator,) = ev.create_evaluators(ev.default_eval_config(dataset), dataset,
-                                      config.model.z_dim, config.seed)
+                                      draw_inputs, config.seed)
   return evaluator
 
 

@@ -23,7 +23,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from configs import toy2d  # pylint: disable=g-import-not-at-top
-from gan_jax import steps, train  # pylint: disable=g-import-not-at-top
+from gan_jax import build, steps, train  # pylint: disable=g-import-not-at-top
 from gan_jax.data import create_dataset  # pylint: disable=g-import-not-at-top
 from gan_jax.seeds import Seeds  # pylint: disable=g-import-not-at-top
 from gan_jax.state import create_state  # pylint: disable=g-import-not-at-top
@@ -51,12 +51,13 @@ def main(_):
   step = steps.make_train_step(game, config.train.update_rule, 1)
   seeds = Seeds(config.seed, n)
   datasets = seeds.datasets(create_dataset(config.data, config.seed, None))
-  batches = np.stack([[d.batch(i, 256) for d in datasets] for i in range(k)])  # (k, n, 256, 2)
+  # The points of each batch (the step ignores the mode labels), (k, n, 256, 2).
+  batches = np.stack([[d.batch(i, 256)['x'] for d in datasets] for i in range(k)])
 
   one_step = jax.jit(step, donate_argnums=0)
   many_step = jax.jit(jax.vmap(step), donate_argnums=0)
-  init = jax.jit(lambda rng: create_state(rng, game.generator, game.discriminator,
-                                         game.g_tx, game.d_tx, config.model.z_dim, (2,)))
+  example = build.example_batch((2,))
+  init = jax.jit(lambda rng: create_state(rng, game.task, game.txs, example))
   states_sep = [init(jax.random.PRNGKey(s)) for s in seeds.seeds]
   state_one = init(jax.random.PRNGKey(config.seed))
   state_many = train.init_state(config, game, (2,), num_seeds=n)
@@ -65,19 +66,19 @@ def main(_):
   def run_one():
     s = holder['one']
     for i in range(k):
-      s, _ = one_step(s, batches[i, 0])
+      s, _ = one_step(s, {'x': batches[i, 0]})
     holder['one'] = jax.block_until_ready(s)
 
   def run_separate():
     ss = holder['sep']
     for i in range(k):
-      ss = [one_step(s, batches[i, j])[0] for j, s in enumerate(ss)]
+      ss = [one_step(s, {'x': batches[i, j]})[0] for j, s in enumerate(ss)]
     holder['sep'] = jax.block_until_ready(ss)
 
   def run_many():
     s = holder['many']
     for i in range(k):
-      s, _ = many_step(s, batches[i])
+      s, _ = many_step(s, {'x': batches[i]})
     holder['many'] = jax.block_until_ready(s)
 
   t1 = _time(run_one, FLAGS.repeats) / k

@@ -1,4 +1,4 @@
-"""Checkpoints of the ``GANState`` with orbax, verified on restore.
+"""Checkpoints of the ``TrainState`` with orbax, verified on restore.
 
 orbax writes each step into a temporary folder and renames it when complete,
 so a checkpoint is visible only once whole, and ``max_to_keep`` deletes old
@@ -20,12 +20,18 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from gan_jax.errors import CheckpointLayoutError, CheckpointWriteError
 from gan_jax.parallel import to_host
-from gan_jax.state import GANState
+from gan_jax.state import TrainState
 
 
-class CheckpointWriteError(OSError):
-  """A checkpoint could not be written (disk full, permissions, ...)."""
+# The fields of the two-player state before tasks -> (field, player) now.
+LEGACY_FIELDS = {
+    'g_params': ('params', 'generator'), 'd_params': ('params', 'discriminator'),
+    'g_ema_params': ('ema_params', 'generator'),
+    'g_state': ('model_state', 'generator'), 'd_state': ('model_state', 'discriminator'),
+    'g_opt_state': ('opt_state', 'generator'), 'd_opt_state': ('opt_state', 'discriminator'),
+}
 
 
 def state_digest(state_dict) -> str:
@@ -39,7 +45,7 @@ def state_digest(state_dict) -> str:
 
 
 class Checkpointer:
-  """Saves and restores ``GANState`` under ``<workdir>/checkpoints``."""
+  """Saves and restores ``TrainState`` under ``<workdir>/checkpoints``."""
 
   def __init__(self, workdir: str, max_to_keep: int = 3):
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
@@ -50,7 +56,7 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
 
-  def save(self, state: GANState, meta: dict | None = None) -> None:
+  def save(self, state: TrainState, meta: dict | None = None) -> None:
     """Writes ``state`` and a JSON ``meta`` dict at step ``state.step``; blocks."""
     tree = flax.serialization.to_state_dict(state)
     meta = dict(meta or {}, state_sha256=state_digest(tree))
@@ -67,18 +73,65 @@ class Checkpointer:
           f'({e.strerror or e}); the checkpoints already there are intact: '
           f'{self.all_steps()}') from None
 
-  def restore(self, template: GANState, step: int) -> tuple[GANState, dict]:
-    """Restores ``step`` into the structure of ``template``; raises if corrupt."""
+  def restore(self, template: TrainState, step: int) -> tuple[TrainState, dict]:
+    """Restores ``step`` into the structure of ``template``; raises if corrupt.
+
+    A checkpoint of the two-player layout before tasks (fields g_params,
+    d_state, ...) is converted (``LEGACY_FIELDS``) when ``template`` is an
+    unconditional game of the same shapes; otherwise CheckpointLayoutError.
+    """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                             flax.serialization.to_state_dict(template))
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+    except Exception as error:  # pylint: disable=broad-except
+      legacy = self._restore_legacy(template, step)
+      if legacy is None:
+        raise error
+      return legacy
     meta = dict(restored['meta'])
     if state_digest(restored['state']) != meta.get('state_sha256'):
       raise ValueError('its contents do not match the checksum written with it')
     return flax.serialization.from_state_dict(template, restored['state']), meta
 
-  def restore_latest_good(self, template: GANState) -> tuple[GANState, dict] | None:
+  def _restore_legacy(self, template: TrainState, step: int):
+    """The state of a pre-task checkpoint, converted; None if ``step`` is not one."""
+    try:
+      raw = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+    except Exception:  # pylint: disable=broad-except
+      return None  # unreadable either way: the caller reports the first error
+    old, meta = raw['state'], dict(raw['meta'])
+    if not isinstance(old, dict) or 'g_params' not in old:
+      return None
+    where = f'checkpoint step {step} in {self.directory}'
+    if state_digest(old) != meta.get('state_sha256'):
+      raise ValueError('its contents do not match the checksum written with it')
+    if set(template.params) != {'generator', 'discriminator'}:
+      raise CheckpointLayoutError(
+          f'{where} comes from the older two-player layout (g_params, d_params, ...) and '
+          f'only restores into task=unconditional, not a game of {sorted(template.params)}')
+    new = {'step': old['step'], 'rng': old['rng'], 'params': {}, 'opt_state': {},
+           'model_state': {}, 'ema_params': {}}
+    for field, (kind, player) in LEGACY_FIELDS.items():
+      new[kind][player] = old[field]
+    try:
+      state = flax.serialization.from_state_dict(template, new)
+      shapes_match = all(np.shape(a) == np.shape(b) for a, b in zip(
+          jax.tree.leaves(state), jax.tree.leaves(template), strict=True))
+    except (ValueError, KeyError, TypeError):
+      shapes_match = False
+    if not shapes_match:
+      raise CheckpointLayoutError(
+          f'{where} comes from the older two-player layout and does not match this '
+          'run\'s shapes or optimizer; use another --workdir')
+    logging.warning('Checkpoint step %d in %s has the older two-player layout '
+                    '(g_params, d_params, ...): converted to the task layout.',
+                    step, self.directory)
+    return state, meta
+
+  def restore_latest_good(self, template: TrainState) -> tuple[TrainState, dict] | None:
     """The newest intact checkpoint, warning about each damaged one skipped.
 
     A damaged checkpoint is moved (not deleted) to ``checkpoints_damaged/`` so
@@ -91,6 +144,8 @@ class Checkpointer:
       try:
         result = self.restore(template, step)
         break
+      except CheckpointLayoutError:
+        raise  # readable, but not for this run: nothing is damaged
       except Exception as e:  # pylint: disable=broad-except
         # Any failure to read a checkpoint back makes it unusable; say why and
         # try the previous one.

@@ -27,11 +27,10 @@ import ml_collections  # pylint: disable=g-import-not-at-top
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from gan_jax import models, train
+from gan_jax import build, models
 from gan_jax.checkpoint import Checkpointer
-from gan_jax.config_checks import ConfigError
 from gan_jax.data import create_dataset
-from gan_jax.data.images import DataError
+from gan_jax.errors import USER_ERRORS, ConfigError
 from gan_jax.evaluation import evaluators as evaluators_lib
 
 WHICH = ('latest', 'best')
@@ -65,10 +64,9 @@ def load_dataset(config):
 
 
 def restore(workdir: str, config, dataset, which: str = 'latest'):
-  """The state of the newest intact checkpoint of ``which``, and the sampler."""
-  game = train.create_game(config, dataset.sample_shape)
-  template = train.init_state(config, game, dataset.sample_shape,
-                              config.train.get('num_seeds', 1))
+  """The state of the newest intact checkpoint of ``which``, the sampler and the game."""
+  game = build.create_game(config, dataset)
+  template = build.init_state(config, game, dataset, config.train.get('num_seeds', 1))
   root = os.path.join(workdir, evaluators_lib.BEST_DIR) if which == 'best' else workdir
   if not os.path.isdir(os.path.join(root, 'checkpoints')):  # Checkpointer would create it
     raise ConfigError(f'--which={which}: there is no {os.path.join(root, "checkpoints")}'
@@ -79,7 +77,7 @@ def restore(workdir: str, config, dataset, which: str = 'latest'):
   ckpt.close()
   if restored is None:
     raise ConfigError(f'--which={which}: no usable checkpoint in {ckpt.directory}')
-  return restored[0], train.make_sampler(game)
+  return restored[0], build.make_sampler(game), game
 
 
 def evaluate(workdir: str, which: str = 'latest', eval_config=None) -> dict:
@@ -92,13 +90,13 @@ def evaluate(workdir: str, which: str = 'latest', eval_config=None) -> dict:
   """
   config = load_run_config(workdir)
   dataset = load_dataset(config)
-  state, sample = restore(workdir, config, dataset, which)
+  state, sample, game = restore(workdir, config, dataset, which)
   evaluators = []
   for candidate in (eval_config, config.get('eval'),
                     evaluators_lib.default_eval_config(dataset)):
     # The first of: --eval_config, the run's own evaluators that were on, the default.
-    evaluators = evaluators_lib.create_evaluators(candidate, dataset, config.model.z_dim,
-                                                  config.seed)
+    evaluators = evaluators_lib.create_evaluators(candidate, dataset,
+                                                  game.task.sample_inputs, config.seed)
     if evaluators:
       break
   if not evaluators:
@@ -145,7 +143,7 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   try:
     record = evaluate(FLAGS.workdir, FLAGS.which, FLAGS.eval_config)
-  except (ConfigError, DataError) as e:
+  except USER_ERRORS as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
   seeds = len(record.get('per_seed', [])) or 1

@@ -17,6 +17,9 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from gan_jax import validation
+from gan_jax.errors import ConfigError
+
 LossFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
@@ -134,12 +137,22 @@ def get_loss(name: str, label_smoothing: float = 0.0) -> LossFn:
       real samples becomes 1 - s. Only for the losses in ``SMOOTHABLE``.
   """
   if name not in LOSSES:
-    raise ValueError(
+    raise ConfigError(
         f'train.loss={name!r} is not a known loss; allowed: {sorted(LOSSES)}')
   if not label_smoothing:
     return LOSSES[name]
   if name not in SMOOTHABLE:
-    raise ValueError(f'train.label_smoothing={label_smoothing!r} needs a loss with a '
+    raise ConfigError(f'train.label_smoothing={label_smoothing!r} needs a loss with a '
                      f'real target, but train.loss={name!r}; allowed losses: '
                      f'{sorted(SMOOTHABLE)}')
   return functools.partial(LOSSES[name], label_smoothing=label_smoothing)
+
+
+def validate_config(t) -> None:
+  """Raises ConfigError for ``train.loss`` and ``train.label_smoothing``."""
+  validation.choice('train.loss', t.loss, LOSSES)
+  validation.at_least_zero('train.label_smoothing', t.label_smoothing, below_one=True)
+  if t.label_smoothing and t.loss not in SMOOTHABLE:
+    raise ConfigError(f'train.label_smoothing={t.label_smoothing!r} needs a loss with '
+                      f'a real target, but train.loss={t.loss!r}; allowed losses: '
+                      f'{", ".join(repr(n) for n in SMOOTHABLE)}')

@@ -16,9 +16,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from gan_jax import train
-from gan_jax.checkpoint import CheckpointWriteError
-from gan_jax.config_checks import ConfigError
-from gan_jax.data.images import DataError
+from gan_jax.errors import USER_ERRORS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, samples and logs.')
@@ -62,7 +60,7 @@ def main(argv):
   try:
     train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
                              allow_config_change=FLAGS.allow_config_change)
-  except (ConfigError, DataError, CheckpointWriteError, train.NonFiniteError) as e:
+  except USER_ERRORS as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(1)
 

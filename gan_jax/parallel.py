@@ -26,6 +26,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
+from gan_jax import validation
+
 DATA_AXIS = 'data'
 PARALLEL_MODES = ('jit', 'pmap')
 
@@ -35,13 +37,12 @@ class Parallel:
 
   Attributes:
     mode: 'jit' or 'pmap'.
-    axis_name: what the step's ``Game`` must be built with (None for jit).
+    axis_name: what the step's task must be built with (None for jit).
     num_devices: global number of devices the batch is split over.
   """
 
   def __init__(self, mode: str = 'jit'):
-    if mode not in PARALLEL_MODES:
-      raise ValueError(f'parallel={mode!r}; allowed: {PARALLEL_MODES}')
+    validation.choice('parallel', mode, PARALLEL_MODES)
     self.mode = mode
     self.num_devices = jax.device_count()
     self.axis_name = DATA_AXIS if mode == 'pmap' else None
@@ -54,7 +55,10 @@ class Parallel:
       self.sharded = NamedSharding(self.mesh, P(DATA_AXIS))
 
   def compile(self, step_fn):
-    """``step_fn(state, real) -> (state, metrics)`` compiled for this mode."""
+    """``step_fn(state, batch) -> (state, metrics)`` compiled for this mode.
+
+    Every leaf of the batch dict is split along its first axis.
+    """
     if self.mode == 'pmap':
       return jax.pmap(step_fn, axis_name=DATA_AXIS, donate_argnums=0)
     return jax.jit(step_fn, in_shardings=(self.replicated, self.sharded),
@@ -76,13 +80,17 @@ class Parallel:
   def get_metrics(self, metrics):
     return jax.tree.map(lambda m: m[0], metrics) if self.mode == 'pmap' else metrics
 
-  def put_batch(self, local: np.ndarray):
-    """This process's rows of the global batch -> the step's input.
+  def put_batch(self, local):
+    """This process's rows of the global batch -> the step's input, leaf by leaf.
 
-    ``local`` has shape (B / num_processes, ...), rows process_index * b ..
-    of the global batch. For pmap it is split over the local devices, for
-    jit it becomes one global array sharded over all devices.
+    Each leaf of ``local`` (a dict of arrays) has shape (B / num_processes,
+    ...), rows process_index * b .. of the global batch. For pmap it is split
+    over the local devices, for jit it becomes one global array sharded over
+    all devices.
     """
+    return jax.tree.map(self._put_leaf, local)
+
+  def _put_leaf(self, local: np.ndarray):
     if self.mode == 'pmap':  # pmap splits the leading axis over local devices
       return local.reshape(jax.local_device_count(), -1, *local.shape[1:])
     global_shape = (local.shape[0] * jax.process_count(), *local.shape[1:])

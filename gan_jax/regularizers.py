@@ -1,7 +1,8 @@
 """Penalties on the discriminator, added to its loss, chosen by name.
 
 ``train.regularizers`` names any of ``REGULARIZERS``; each is a function
-(game, d_params, d_state, real, fake, rng) -> scalar, and the game adds
+(critic, real, fake, rng, axis_name) -> scalar, where ``critic(x)`` gives D's
+logits in training mode (its model-state update dropped); the task adds
 weight * penalty to L_D, with the weight read from the config field the entry
 names. Gradients are of D's logit (before any sigmoid) with respect to its
 input; one row per logit, so a PacGAN pack counts as one input.
@@ -25,21 +26,26 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gan_jax.steps import apply_model, device_draw
+from gan_jax import validation
+from gan_jax.errors import ConfigError
+from gan_jax.modeling import device_draw
 
 # A small constant inside the square root keeps the norm's gradient finite
 # where D's input gradient is exactly zero (sqrt'(0) is infinite).
 _NORM_EPS = 1e-12
 
 
-def input_gradients(game, d_params, d_state, x: jax.Array) -> jax.Array:
+Critic = Callable[[jax.Array], jax.Array]  # x (B, ...) -> logits (B / pack,)
+
+
+def input_gradients(critic: Critic, x: jax.Array) -> jax.Array:
   """grad_x of D's logits, as (num_logits, features): one row per logit.
 
-  D runs in training mode (BatchNorm on this batch); the model-state update
-  of this extra pass is dropped.
+  ``critic`` runs D in training mode (BatchNorm on this batch); the task drops
+  the model-state update of this extra pass.
   """
   def total_logit(x):
-    logits, _ = apply_model(game.discriminator, d_params, d_state, x)
+    logits = critic(x)
     return jnp.sum(logits), logits.shape[0]
 
   grads, num_logits = jax.grad(total_logit, has_aux=True)(x)
@@ -51,26 +57,26 @@ def _half_mean_squared_norm(grads: jax.Array) -> jax.Array:
   return 0.5 * jnp.mean(jnp.sum(jnp.square(grads), axis=1))
 
 
-def r1(game, d_params, d_state, real, fake, rng) -> jax.Array:
+def r1(critic: Critic, real, fake, rng, axis_name=None) -> jax.Array:
   """1/2 E_x |grad_x D(x)|^2 over the real batch."""
-  del fake, rng
-  return _half_mean_squared_norm(input_gradients(game, d_params, d_state, real))
+  del fake, rng, axis_name
+  return _half_mean_squared_norm(input_gradients(critic, real))
 
 
-def r2(game, d_params, d_state, real, fake, rng) -> jax.Array:
+def r2(critic: Critic, real, fake, rng, axis_name=None) -> jax.Array:
   """1/2 E |grad D(G(z))|^2 over the generated batch."""
-  del real, rng
-  return _half_mean_squared_norm(input_gradients(game, d_params, d_state, fake))
+  del real, rng, axis_name
+  return _half_mean_squared_norm(input_gradients(critic, fake))
 
 
-def gradient_penalty(game, d_params, d_state, real, fake, rng) -> jax.Array:
+def gradient_penalty(critic: Critic, real, fake, rng, axis_name=None) -> jax.Array:
   """E (|grad D(x_hat)| - 1)^2, x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1].
 
   eps is drawn for the global batch and sliced per device, like z.
   """
   eps = device_draw(jax.random.uniform, rng,
-                    (real.shape[0],) + (1,) * (real.ndim - 1), game.axis_name)
-  grads = input_gradients(game, d_params, d_state, eps * real + (1 - eps) * fake)
+                    (real.shape[0],) + (1,) * (real.ndim - 1), axis_name)
+  grads = input_gradients(critic, eps * real + (1 - eps) * fake)
   norms = jnp.sqrt(jnp.sum(jnp.square(grads), axis=1) + _NORM_EPS)
   return jnp.mean(jnp.square(norms - 1))
 
@@ -89,12 +95,24 @@ REGULARIZERS: dict[str, Regularizer] = {
 
 
 def create_penalties(train_cfg) -> tuple[tuple[str, Callable[..., jax.Array], float], ...]:
-  """(name, fn, weight) for each name in ``train_cfg.regularizers``, for ``steps.Game``."""
+  """(name, fn, weight) for each name in ``train_cfg.regularizers``, for a task."""
   penalties = []
   for name in train_cfg.regularizers:
     if name not in REGULARIZERS:
-      raise ValueError(f'train.regularizers: {name!r} is not a known regulariser; '
+      raise ConfigError(f'train.regularizers: {name!r} is not a known regulariser; '
                        f'allowed: {sorted(REGULARIZERS)}')
     fn, field = REGULARIZERS[name]
     penalties.append((name, fn, float(train_cfg[field])))
   return tuple(penalties)
+
+
+def validate_config(t) -> None:
+  """Raises ConfigError for ``train.regularizers`` and the penalty weights."""
+  if isinstance(t.regularizers, str) or not all(isinstance(r, str) for r in t.regularizers):
+    raise ConfigError(f'train.regularizers={t.regularizers!r}; must be a tuple of '
+                      "names, e.g. ('r1',); allowed names: "
+                      f'{", ".join(repr(r) for r in sorted(REGULARIZERS))}')
+  for i, name in enumerate(t.regularizers):
+    validation.choice(f'train.regularizers[{i}]', name, REGULARIZERS)
+  for entry in REGULARIZERS.values():
+    validation.at_least_zero(f'train.{entry.weight_field}', t[entry.weight_field])

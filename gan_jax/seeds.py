@@ -1,6 +1,6 @@
 """Many independent GANs in one compiled program (``train.num_seeds``).
 
-With N seeds the whole ``GANState`` gets a leading axis of size N: seed i is
+With N seeds the whole ``TrainState`` gets a leading axis of size N: seed i is
 initialised from PRNGKey(seed + i), draws its own z, reads the data in its own
 shuffled order, and is updated by ``jax.vmap`` of the ordinary step, so the N
 runs are exactly N independent runs (tests/test_seeds.py checks it) that share
@@ -42,9 +42,9 @@ class Seeds:
     return [dataset] + [dataset.reseeded(s) for s in self.seeds[1:]]
 
   def batch(self, datasets, step: int, batch_size: int, shard: int, num_shards: int):
-    """(N, b, ...) if many seeds, else (b, ...): this process's rows of step's batch."""
+    """This process's rows of step's batch: each leaf (N, b, ...) if many seeds, else (b, ...)."""
     batches = [d.batch(step, batch_size, shard, num_shards) for d in datasets]
-    return np.stack(batches) if self.many else batches[0]
+    return jax.tree.map(lambda *leaves: np.stack(leaves), *batches) if self.many else batches[0]
 
   def first(self, tree):
     """Seed 0's slice of a seed-stacked tree."""

@@ -1,4 +1,4 @@
-"""The training state of the two-player game, and its construction."""
+"""The training state of a game between named players, and its construction."""
 
 from __future__ import annotations
 
@@ -13,30 +13,31 @@ PyTree = Any
 
 
 @flax.struct.dataclass
-class GANState:
+class TrainState:
   """Everything that determines the rest of a run, as one pytree.
+
+  Every field but ``step`` and ``rng`` is a dict keyed by player name (e.g.
+  'generator', 'discriminator'; a CycleGAN has four).
 
   Attributes:
     step: () int32, number of train steps taken.
     rng: the run's base PRNG key; step t uses fold_in(rng, t).
-    g_params, d_params: the players' parameters.
-    g_state, d_state: non-trained model variables (BatchNorm statistics,
-      spectral normalisation's power-iteration vectors), as
-      {collection: tree}; empty for models without them.
-    g_opt_state, d_opt_state: each player's optax state.
-    g_ema_params: exponential moving average of g_params (steps.py updates
-      it with ``train.g_ema_decay``; with decay 0 it equals g_params). Samples
-      and evaluation use it when the decay is above 0.
+    params: {player: parameters}.
+    opt_state: {player: that player's optax state}.
+    model_state: {player: non-trained variables as {collection: tree}}
+      (BatchNorm statistics, spectral normalisation's power-iteration
+      vectors); {} for a player without them.
+    ema_params: {generator: EMA of its params} for the players of role
+      'generator' (steps.py updates it with ``train.g_ema_decay``; with decay
+      0 it equals the params). Samples and evaluation use it when the decay
+      is above 0.
   """
   step: jax.Array
   rng: jax.Array
-  g_params: PyTree
-  g_ema_params: PyTree
-  g_state: PyTree
-  g_opt_state: PyTree
-  d_params: PyTree
-  d_state: PyTree
-  d_opt_state: PyTree
+  params: dict[str, PyTree]
+  opt_state: dict[str, PyTree]
+  model_state: dict[str, PyTree]
+  ema_params: dict[str, PyTree]
 
 
 def split_variables(variables) -> tuple[PyTree, PyTree]:
@@ -46,26 +47,21 @@ def split_variables(variables) -> tuple[PyTree, PyTree]:
   return params, variables
 
 
-def create_state(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransformation,
-                 d_tx: optax.GradientTransformation, z_dim: int,
-                 sample_shape) -> GANState:
-  """Initialises both players from ``rng`` (shapes from a dummy batch).
+def create_state(rng: jax.Array, task, txs: dict[str, optax.GradientTransformation],
+                 example_batch: dict) -> TrainState:
+  """Initialises every player from ``rng`` (shapes from ``example_batch``).
 
-  The EMA generator starts as a copy of the generator.
+  The players' keys are split(rng, P + 1)[:P] (``Task.player_keys``), the
+  run's key the last one. Each EMA copy starts equal to its player.
   """
-  g_rng, d_rng, run_rng = jax.random.split(rng, 3)
-  g_params, g_state = split_variables(
-      generator.init(g_rng, jnp.zeros((1, z_dim)), train=False))
-  # A PacGAN discriminator judges packs of `pack` samples: its dummy batch
-  # must hold one whole pack. Parameters do not depend on the batch size.
-  d_batch = getattr(discriminator, 'pack', 1)
-  d_params, d_state = split_variables(
-      discriminator.init(d_rng, jnp.zeros((d_batch, *sample_shape)), train=False))
-  return GANState(
-      step=jnp.zeros((), jnp.int32), rng=run_rng,
-      g_params=g_params, g_ema_params=jax.tree.map(jnp.copy, g_params),
-      g_state=g_state, g_opt_state=g_tx.init(g_params),
-      d_params=d_params, d_state=d_state, d_opt_state=d_tx.init(d_params))
+  run_rng = jax.random.split(rng, len(task.players) + 1)[-1]
+  params, model_state = task.init(rng, example_batch)
+  return TrainState(
+      step=jnp.zeros((), jnp.int32), rng=run_rng, params=params,
+      opt_state={name: txs[name].init(params[name]) for name in task.players},
+      model_state=model_state,
+      ema_params={name: jax.tree.map(jnp.copy, params[name])
+                  for name in task.with_role('generator')})
 
 
 def adam(lr: float, b1: float, b2: float) -> optax.GradientTransformation:

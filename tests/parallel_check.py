@@ -24,14 +24,21 @@ from configs import dcgan  # pylint: disable=g-import-not-at-top
 from gan_jax import parallel, steps, train  # pylint: disable=g-import-not-at-top
 
 SHAPE = (28, 28, 1)
+# The parts compared, by their names in the report: (state field, player).
+PARTS = {'g_params': ('params', 'generator'), 'd_params': ('params', 'discriminator'),
+         'g_opt_state': ('opt_state', 'generator'),
+         'd_opt_state': ('opt_state', 'discriminator'),
+         'g_state': ('model_state', 'generator'),
+         'd_state': ('model_state', 'discriminator')}
 
 
 def relative_error(a, b) -> dict[str, float]:
   out = {}
-  for part in ('g_params', 'd_params', 'g_opt_state', 'd_opt_state', 'g_state', 'd_state'):
+  for part, (field, player) in PARTS.items():
     errors = [float(np.abs(np.asarray(x) - np.asarray(y)).max() /
                     max(float(np.abs(np.asarray(y)).max()), 1e-12))
-              for x, y in zip(jax.tree.leaves(getattr(a, part)), jax.tree.leaves(getattr(b, part)))]
+              for x, y in zip(jax.tree.leaves(getattr(a, field)[player]),
+                              jax.tree.leaves(getattr(b, field)[player]))]
     out[part] = max(errors) if errors else 0.0
   return out
 
@@ -54,7 +61,8 @@ def main():
     for d_steps in (1, 2):
       config.train.d_steps = d_steps
       batch = 2 * NUM_DEVICES * d_steps
-      real = np.random.default_rng(0).uniform(-1, 1, (batch, *SHAPE)).astype(np.float32)
+      real = {'image': np.random.default_rng(0).uniform(-1, 1, (batch, *SHAPE))
+              .astype(np.float32)}
       game = train.create_game(config, SHAPE)
       state0 = train.init_state(config, game, SHAPE)
       one, _ = jax.jit(steps.make_train_step(game, update, d_steps))(state0, real)

@@ -26,35 +26,35 @@ def test_ring_and_grid_geometry():
 
 def test_toy_samples_have_the_mixture_statistics():
   ds = create_dataset(_cfg(name='ring'), seed=0, image_size=None)
-  x = ds.batch(0, 20_000)
+  x = ds.batch(0, 20_000)['x']
   nearest = np.linalg.norm(x[:, None] - ds.mixture.means[None], axis=-1)
   counts = np.bincount(nearest.argmin(1), minlength=8)
   assert counts.min() > 0.9 * 20_000 / 8  # equal weights
   residual = x - ds.mixture.means[nearest.argmin(1)]
   np.testing.assert_allclose(residual.std(0), 0.01, rtol=0.05)
-  np.testing.assert_array_equal(ds.batch(3, 64), ds.batch(3, 64))  # pure in the step
-  assert not np.array_equal(ds.batch(3, 64), ds.batch(4, 64))
+  np.testing.assert_array_equal(ds.batch(3, 64)['x'], ds.batch(3, 64)['x'])  # pure in the step
+  assert not np.array_equal(ds.batch(3, 64)['x'], ds.batch(4, 64)['x'])
 
 
 def test_image_epochs_are_permutations_reshuffled_per_epoch():
   imgs = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
   ds = images.ImageArrayDataset(imgs, seed=0, description='')
   # 10 // 3 = 3 batches per epoch; each epoch's batches are distinct examples.
-  values = lambda step: ((ds.batch(step, 3)[:, 0, 0, 0] + 1) * 127.5).round().astype(int)
+  values = lambda step: ((ds.batch(step, 3)['image'][:, 0, 0, 0] + 1) * 127.5).round().astype(int)
   epoch0 = np.concatenate([values(s) for s in range(3)])
   epoch1 = np.concatenate([values(s) for s in range(3, 6)])
   assert len(set(epoch0)) == 9 and len(set(epoch1)) == 9
   assert not np.array_equal(epoch0, epoch1)
   # Shards of a global batch tile it: what each process reads on several hosts.
   np.testing.assert_array_equal(
-      np.concatenate([ds.batch(4, 4, shard=i, num_shards=2) for i in range(2)]),
-      ds.batch(4, 4))
+      np.concatenate([ds.batch(4, 4, shard=i, num_shards=2)['image'] for i in range(2)]),
+      ds.batch(4, 4)['image'])
 
 
 def test_embedded_digits_scaled_and_filtered():
   ds = create_dataset(_cfg(digits=(7,)), seed=0, image_size=28)
   assert len(ds) == 500 and ds.sample_shape == (28, 28, 1)
-  x = ds.batch(0, 64)
+  x = ds.batch(0, 64)['image']
   assert x.min() == -1.0 and x.max() == 1.0
   assert 'labels [7]' in ds.description
 
@@ -69,7 +69,7 @@ def test_tfds_path_with_mock_data_and_resizing():
     ds = create_dataset(_cfg(source='tfds', name='mnist'), seed=0, image_size=32)
   assert len(ds) == 12 and ds.sample_shape == (32, 32, 1)
   assert ds.description.startswith('tfds:mnist/train')
-  x = ds.batch(0, 4)
+  x = ds.batch(0, 4)['image']
   assert x.shape == (4, 32, 32, 1) and -1 <= x.min() and x.max() <= 1
 
 

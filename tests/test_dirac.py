@@ -87,8 +87,9 @@ def _eigenvalues(r1_gamma: float) -> np.ndarray:
   config.model.dirac_init = (0.0, 0.0)
   game = train.create_game(config, dirac.SAMPLE_SHAPE)
   state = train.init_state(config, game, dirac.SAMPLE_SHAPE)
-  real, z = np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32)
-  return np.sort_complex(steps.field_eigenvalues(game, state, real, z))
+  # G ignores z: the key's z (drawn by the task) does not matter.
+  real = np.zeros((1, 1), np.float32)
+  return np.sort_complex(steps.field_eigenvalues(game, state, {'x': real}))
 
 
 def test_jacobian_at_the_equilibrium_has_eigenvalues_plus_minus_half_i():
@@ -194,7 +195,7 @@ def test_dirac_state_step_is_a_plain_train_step():
   game = train.create_game(config, dirac.SAMPLE_SHAPE)
   state = train.init_state(config, game, dirac.SAMPLE_SHAPE)
   new, metrics = jax.jit(steps.make_train_step(game, 'simultaneous'))(
-      state, np.zeros((1, 1), np.float32))
+      state, {'x': np.zeros((1, 1), np.float32)})
   s = 1 / (1 + np.exp(-1.0))  # sigmoid(psi theta) at (1, 1)
   np.testing.assert_allclose(dirac.point(new), [1 + H * s, 1 - H * s], rtol=1e-6)
   np.testing.assert_allclose(metrics['g_grad_norm'], s, rtol=1e-6)

@@ -27,8 +27,13 @@ N_IMAGES = 500  # generated and reference digits per image test: fast, still dec
 
 
 class _State(NamedTuple):
-  """Stands in for a GANState: step () for one seed, (N,) for N stacked seeds."""
+  """Stands in for a TrainState: step () for one seed, (N,) for N stacked seeds."""
   step: jax.Array = jnp.zeros((), jnp.int32)
+
+
+def _draw_z(z_dim):
+  """The unconditional task's sampler inputs: {'z': N(0, I) of (n, z_dim)}."""
+  return lambda rng, n: {'z': jax.random.normal(rng, (n, z_dim))}
 
 
 def _config(**entries):
@@ -49,7 +54,7 @@ def digits():
 def image_evaluator(digits):
   return ev.create_evaluators(
       _config(features=dict(type='image_features', every=10, num_samples=N_IMAGES,
-                            kid_subsets=20)), digits, z_dim=4, seed=0)[0]
+                            kid_subsets=20)), digits, draw_inputs=_draw_z(4), seed=0)[0]
 
 
 def _real_image_sampler(digits):
@@ -58,10 +63,11 @@ def _real_image_sampler(digits):
   held_out = digits.images[perm[2 * N_IMAGES:]].astype(np.float32) / 127.5 - 1
   used = [0]
 
-  def sample(state, z):
+  def sample(state, inputs):
     del state
-    out = held_out[used[0]:used[0] + len(z)]
-    used[0] += len(z)
+    n = len(inputs['z'])
+    out = held_out[used[0]:used[0] + n]
+    used[0] += n
     return out
   return sample
 
@@ -81,7 +87,8 @@ def test_image_features_real_generator_scores_near_the_floor(digits, image_evalu
 
 def test_image_features_collapsed_generator_scores_far_worse(digits, image_evaluator):
   one_digit = digits.images[:1].astype(np.float32) / 127.5 - 1
-  result = image_evaluator.run(lambda s, z: np.repeat(one_digit, len(z), 0), _State())
+  result = image_evaluator.run(lambda s, inputs: np.repeat(one_digit, len(inputs['z']), 0),
+                               _State())
   assert result['fid'] > 50 * image_evaluator.floor['fid']
   assert result['classes_seen'] == 1
   np.testing.assert_allclose(result['label_kl'], math.log(10), rtol=1e-5)
@@ -94,10 +101,11 @@ def test_image_features_collapsed_generator_scores_far_worse(digits, image_evalu
 def test_mixture_modes_of_exact_mode_means(name):
   dataset = toy.ToyMixture(toy.TOY_DATASETS[name], seed=3)
   (evaluator,) = ev.create_evaluators(
-      _config(modes=dict(type='mixture_modes', every=0)), dataset, z_dim=2, seed=0)
+      _config(modes=dict(type='mixture_modes', every=0)), dataset, draw_inputs=_draw_z(2),
+      seed=0)
   means = dataset.mixture.means.astype(np.float32)
   k = len(means)
-  result = evaluator.run(lambda s, z: means[np.arange(len(z)) % k], _State())
+  result = evaluator.run(lambda s, inputs: means[np.arange(len(inputs['z'])) % k], _State())
   assert result['modes'] == k and result['hq_percent'] == 100.0
   # 2,500 samples over k modes: counts differ by at most one.
   assert abs(result['reverse_kl']) < 1e-4  # float32 round-off either side of 0
@@ -111,11 +119,11 @@ def test_stacked_mnist_modes_of_real_and_collapsed_images():
   dataset = stacked_mnist.create_stacked_mnist(seed=0, num=2000)
   assert dataset.sample_shape == (28, 28, 3) and len(dataset) == 2000
   (evaluator,) = ev.create_evaluators(
-      ev.default_eval_config(dataset), dataset, z_dim=2, seed=0)
+      ev.default_eval_config(dataset), dataset, draw_inputs=_draw_z(2), seed=0)
   # 2,000 real triples over 1,000 modes: ~1000 (1 - e^-2) = 865 seen.
   assert 800 < evaluator.floor['modes'] < 920
   one = dataset.images[:1].astype(np.float32) / 127.5 - 1
-  result = evaluator.run(lambda s, z: np.repeat(one, len(z), 0), _State())
+  result = evaluator.run(lambda s, inputs: np.repeat(one, len(inputs['z']), 0), _State())
   assert result['modes'] == 1
   np.testing.assert_allclose(result['kl'], math.log(1000), rtol=1e-5)
 
@@ -134,35 +142,37 @@ def test_registry_errors_name_the_valid_choices(digits):
   ring = toy.ToyMixture(toy.TOY_DATASETS['ring'], 0)
   with pytest.raises(ConfigError, match=r"allowed: \['image_features', 'mixture_modes', "
                                         r"'stacked_mnist'\]"):
-    ev.create_evaluators(_config(x=dict(type='fid', every=1)), ring, 2, 0)
+    ev.create_evaluators(_config(x=dict(type='fid', every=1)), ring, _draw_z(2), 0)
   with pytest.raises(ConfigError, match=r"unknown options \['samples'\].*num_samples"):
     ev.create_evaluators(_config(x=dict(type='mixture_modes', every=1, samples=9)),
-                         ring, 2, 0)
+                         ring, _draw_z(2), 0)
   with pytest.raises(ConfigError, match="'every' is missing"):
-    ev.create_evaluators(_config(x=dict(type='mixture_modes')), ring, 2, 0)
+    ev.create_evaluators(_config(x=dict(type='mixture_modes')), ring, _draw_z(2), 0)
   with pytest.raises(ConfigError, match=r'every=-2'):
-    ev.create_evaluators(_config(x=dict(type='mixture_modes', every=-2)), ring, 2, 0)
+    ev.create_evaluators(_config(x=dict(type='mixture_modes', every=-2)), ring, _draw_z(2), 0)
   with pytest.raises(ConfigError, match=r'needs samples of shape \(28, 28, 1\); the '
                                         r'data has \(2,\)'):
-    ev.create_evaluators(_config(x=dict(type='image_features', every=1)), ring, 2, 0)
+    ev.create_evaluators(_config(x=dict(type='image_features', every=1)), ring, _draw_z(2), 0)
   with pytest.raises(ConfigError, match='needs a 2-D mixture'):
-    ev.create_evaluators(_config(x=dict(type='mixture_modes', every=1)), digits, 2, 0)
+    ev.create_evaluators(_config(x=dict(type='mixture_modes', every=1)), digits, _draw_z(2), 0)
   with pytest.raises(ConfigError, match=r'num_samples <= 2500'):
     ev.create_evaluators(_config(x=dict(type='image_features', every=1, num_samples=3000)),
-                         digits, 2, 0)
+                         digits, _draw_z(2), 0)
 
 
 def test_run_due_schedules_prefixes_and_averages_seeds():
   dataset = toy.ToyMixture(toy.TOY_DATASETS['ring'], 0)
   evaluators = ev.create_evaluators(
       _config(often=dict(type='mixture_modes', every=10, num_samples=80),
-              end=dict(type='mixture_modes', every=0, num_samples=80)), dataset, 2, 0)
+              end=dict(type='mixture_modes', every=0, num_samples=80)), dataset,
+      _draw_z(2), 0)
   means = dataset.mixture.means.astype(np.float32)
   calls = []
 
-  def sample(state, z):  # seed i puts all its samples on modes 0..i
-    calls.append(len(z))
-    return means[np.arange(len(z)) % (int(state.step) + 1)]
+  def sample(state, inputs):  # seed i puts all its samples on modes 0..i
+    n = len(inputs['z'])
+    calls.append(n)
+    return means[np.arange(n) % (int(state.step) + 1)]
 
   assert ev.run_due(evaluators, 15, sample, _State()) == {}
   assert set(ev.run_due(evaluators, 20, sample, _State())) == {
@@ -254,9 +264,10 @@ def test_evaluate_command_scores_a_trained_workdir(tmp_path):
   record = evaluate.evaluate(workdir, 'best', eval_config)
   assert record['which'] == 'best' and record['step'] == config.train.num_steps
   # The same generator, fewer samples: the values of the latest checkpoint's run.
-  sample = train.make_sampler(train.create_game(config, (2,)))
+  game = train.create_game(config, (2,))
+  sample = train.make_sampler(game)
   (evaluator,) = ev.create_evaluators(eval_config, toy.ToyMixture(
-      toy.TOY_DATASETS['ring'], config.seed), config.model.z_dim, config.seed)
+      toy.TOY_DATASETS['ring'], config.seed), game.task.sample_inputs, config.seed)
   expected = evaluator.run(sample, jax.device_get(state))
   np.testing.assert_equal(record['results'], {f'modes/{k}': v for k, v in expected.items()})
 
@@ -282,9 +293,10 @@ def test_training_runs_the_evaluators_and_keeps_the_best_checkpoint(tmp_path):
   assert floor['modes/modes'] == 8 and floor['modes/hq_percent'] > 95
 
   # The last record is the final state scored by an evaluator built afresh.
-  sample = train.make_sampler(train.create_game(config, (2,)))
+  game = train.create_game(config, (2,))
+  sample = train.make_sampler(game)
   (fresh,) = ev.create_evaluators(config.eval, toy.ToyMixture(
-      toy.TOY_DATASETS['ring'], config.seed), config.model.z_dim, config.seed)
+      toy.TOY_DATASETS['ring'], config.seed), game.task.sample_inputs, config.seed)
   last = {k: v for k, v in records[-1].items() if k != 'step'}
   expected = {f'modes/{k}': v for k, v in fresh.run(sample, state).items()}
   assert last == {k: None if math.isnan(v) else v for k, v in expected.items()}

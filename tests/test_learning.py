@@ -8,8 +8,8 @@ from gan_jax import train
 
 
 def _fraction_near_ring(state, game, n=2000):
-  z = jax.random.normal(jax.random.PRNGKey(123), (n, game.z_dim))
-  x = np.asarray(train.make_sampler(game)(state, z))
+  z = jax.random.normal(jax.random.PRNGKey(123), (n, game.task.z_dim))
+  x = np.asarray(train.make_sampler(game)(state, {'z': z}))
   return float(np.mean(np.abs(np.linalg.norm(x, axis=1) - 1.0) < 0.1))
 
 

@@ -7,11 +7,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from configs import dcgan, dirac as dirac_config
-from gan_jax import config_checks, losses, models, regularizers, steps, train
+from gan_jax import config_checks, modeling, models, regularizers, steps, train
 from gan_jax.models import dirac
 from gan_jax.models.mlp import MLPDiscriminator
 
@@ -32,9 +31,9 @@ class Quadratic(nn.Module):
     return jnp.sum(a * x**2 + w * x, axis=-1)
 
 
-def _game(discriminator):
-  tx = optax.sgd(1.0)
-  return steps.Game(None, discriminator, losses.minimax, tx, tx, z_dim=1)
+def _critic(discriminator, params, d_state=None):
+  """D's logits x -> D(x) in training mode, as the task hands them to a penalty."""
+  return lambda x: modeling.apply_model(discriminator, params, d_state or {}, x)[0]
 
 
 def _params(discriminator, x):
@@ -46,19 +45,19 @@ def _input_grad(x):
 
 
 def test_r1_and_r2_are_half_the_mean_squared_input_gradient():
-  game = _game(Quadratic())
-  params = _params(game.discriminator, X)
-  r1 = regularizers.r1(game, params, {}, X, Y, None)
-  r2 = regularizers.r2(game, params, {}, X, Y, None)
+  d = Quadratic()
+  critic = _critic(d, _params(d, X))
+  r1 = regularizers.r1(critic, X, Y, None)
+  r2 = regularizers.r2(critic, X, Y, None)
   np.testing.assert_allclose(r1, 0.5 * np.mean(np.sum(_input_grad(X)**2, 1)), rtol=1e-6)
   np.testing.assert_allclose(r2, 0.5 * np.mean(np.sum(_input_grad(Y)**2, 1)), rtol=1e-6)
 
 
 def test_gradient_penalty_at_random_interpolates():
-  game = _game(Quadratic())
-  params = _params(game.discriminator, X)
+  d = Quadratic()
+  critic = _critic(d, _params(d, X))
   rng = jax.random.PRNGKey(7)
-  gp = regularizers.gradient_penalty(game, params, {}, X, Y, rng)
+  gp = regularizers.gradient_penalty(critic, X, Y, rng)
   eps = np.asarray(jax.random.uniform(rng, (4, 1)))
   assert 0 < eps.min() and eps.max() < 1 and np.ptp(eps) > 0.1  # one weight per sample
   x_hat = eps * X + (1 - eps) * Y
@@ -73,10 +72,13 @@ def test_penalties_enter_ds_gradient_with_their_weight():
   config = dirac_config.get_config('r1')
   config.model.dirac_init = (theta, psi)
   game = train.create_game(config, dirac.SAMPLE_SHAPE)
-  assert [(name, weight) for name, _, weight in game.penalties] == [('r1', 0.3)]
+  assert [(name, weight) for name, _, weight in game.task.penalties] == [('r1', 0.3)]
   state = train.init_state(config, game, dirac.SAMPLE_SHAPE)
   zeros = jnp.zeros((1, 1))
-  _, (_, d_grads), (_, _, metrics) = steps.one_pass_gradients(game, state, zeros, zeros)
+  # G(z) = theta whatever z the step's key draws.
+  _, grads, (_, metrics) = steps.player_gradients(game, state, {'x': zeros},
+                                                  steps.step_key(state))
+  d_grads = grads['discriminator']
   sigma = 1 / (1 + np.exp(-psi * theta))
   np.testing.assert_allclose(d_grads['psi'], theta * sigma + gamma * psi, rtol=1e-6)
   np.testing.assert_allclose(metrics['r1_penalty'], gamma / 2 * psi**2, rtol=1e-6)
@@ -104,11 +106,11 @@ def test_spectral_norm_estimates_the_top_singular_value_and_keeps_it_in_d_state(
   plain = MLPDiscriminator(hidden=(8,)).init(jax.random.PRNGKey(0), x)['params']
   assert jax.tree.structure(params) == jax.tree.structure(plain)
   # Eval mode leaves the power-iteration state alone...
-  _, same = steps.apply_model(d, params, state, x, train=False)
+  _, same = modeling.apply_model(d, params, state, x, train=False)
   jax.tree.map(np.testing.assert_array_equal, same, state)
   # ...each training call takes one power-iteration step towards sigma_max.
   for _ in range(30):
-    _, state = steps.apply_model(d, params, state, x, train=True)
+    _, state = modeling.apply_model(d, params, state, x, train=True)
   kernel = np.asarray(params['Dense_0']['kernel'])
   sigma_max = np.linalg.svd(kernel, compute_uv=False)[0]
   sigma = float(state['batch_stats']['SpectralNorm_0']['Dense_0/kernel/sigma'])
@@ -160,9 +162,8 @@ def test_pacgan_packs_consecutive_samples_along_the_last_axis():
   np.testing.assert_array_equal(inner.apply({}, images),
                                 np.concatenate([images[0::2], images[1::2]], axis=-1))
   # R1 with packs: one row per pack, |grad|^2 summed over the pack's samples.
-  game = _game(packed)
   w = np.asarray(params['inner']['Dense_0']['kernel'])[:, 0]
-  np.testing.assert_allclose(regularizers.r1(game, params, {}, x, x, None),
+  np.testing.assert_allclose(regularizers.r1(_critic(packed, params), x, x, None),
                              0.5 * np.sum(w**2), rtol=1e-6)
 
 
@@ -173,9 +174,9 @@ def test_pacgan_from_the_config_trains():
   game = train.create_game(config, (2,))
   state = train.init_state(config, game, (2,))
   new, metrics = jax.jit(steps.make_train_step(game, 'simultaneous'))(
-      state, jnp.ones((8, 2)))
+      state, {'x': jnp.ones((8, 2))})
   assert float(metrics['finite']) == 1.0 and int(new.step) == 1
-  assert state.d_params['inner']['Dense_0']['kernel'].shape[0] == 4  # 2 samples x 2
+  assert state.params['discriminator']['inner']['Dense_0']['kernel'].shape[0] == 4  # 2 samples x 2
 
 
 @pytest.mark.parametrize('field,value,message', [

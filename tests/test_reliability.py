@@ -107,7 +107,8 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(tmp_path, caplog, how)
   assert os.path.isdir(os.path.join(workdir, 'checkpoints_damaged', '6'))  # kept, not deleted
   assert _saved_steps(workdir)[-1] == 6
   # The redone steps give exactly what the unbroken run had.
-  ref, got = (jax.tree.leaves((s.g_params, s.d_params)) for s in (reference, state))
+  ref, got = (jax.tree.leaves((s.params['generator'], s.params['discriminator']))
+              for s in (reference, state))
   for a, b in zip(ref, got, strict=True):
     np.testing.assert_array_equal(a, b)
 

@@ -21,14 +21,15 @@ def _config(seed=0, num_seeds=1, base=toy2d, variant='tiny'):
 def test_vmapped_seeds_equal_separate_runs(tmp_path, caplog):
   with caplog.at_level(logging.INFO):
     many = train.train_and_evaluate(_config(num_seeds=3), str(tmp_path / 'many'))
-  assert jax.tree.leaves(many.g_params)[0].shape[0] == 3
+  assert jax.tree.leaves(many.params['generator'])[0].shape[0] == 3
+  parts = lambda s: (s.params['generator'], s.params['discriminator'],
+                     s.opt_state['discriminator'])
   for i in range(3):
     one = train.train_and_evaluate(_config(seed=i), str(tmp_path / f'one{i}'))
-    for a, b in zip(jax.tree.leaves((many.g_params, many.d_params, many.d_opt_state)),
-                    jax.tree.leaves((one.g_params, one.d_params, one.d_opt_state)), strict=True):
+    for a, b in zip(jax.tree.leaves(parts(many)), jax.tree.leaves(parts(one)), strict=True):
       np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6)
   # The seeds really differ from each other.
-  kernel = np.asarray(jax.tree.leaves(many.g_params)[0])
+  kernel = np.asarray(jax.tree.leaves(many.params['generator'])[0])
   assert not np.allclose(kernel[0], kernel[1])
   # Progress lines report mean +- standard error over seeds; one grid per seed.
   assert any('+-' in r.getMessage() and 'd_loss' in r.getMessage() for r in caplog.records)

@@ -20,8 +20,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _leaves(state):
-  return [np.asarray(x) for x in jax.tree.leaves((state.g_params, state.d_params,
-                                                  state.g_opt_state, state.g_state))]
+  return [np.asarray(x) for x in jax.tree.leaves((
+      state.params['generator'], state.params['discriminator'],
+      state.opt_state['generator'], state.model_state['generator']))]
 
 
 def test_tiny_dcgan_writes_grids_events_checkpoint_and_resumes(tmp_path):
@@ -61,8 +62,8 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypat
   real_batch = toy.ToyMixture.batch
 
   def poisoned(self, step, *a, **k):  # NaN data from step 5 on
-    x = real_batch(self, step, *a, **k)
-    return x * np.nan if step >= 5 else x
+    batch = real_batch(self, step, *a, **k)
+    return {**batch, 'x': batch['x'] * np.nan} if step >= 5 else batch
   monkeypatch.setattr(toy.ToyMixture, 'batch', poisoned)
   with pytest.raises(train.NonFiniteError, match=r'step 6: non-finite .*d_loss.*last good checkpoint is step 4'):
     train.train_and_evaluate(config, str(tmp_path))
@@ -73,8 +74,10 @@ def test_nonfinite_skip_mode_keeps_training(tmp_path, monkeypatch):
   config = toy2d.get_config('tiny')
   config.train.on_nonfinite = 'skip'
   real_batch = toy.ToyMixture.batch
-  monkeypatch.setattr(toy.ToyMixture, 'batch', lambda self, step, *a, **k:
-                      real_batch(self, step, *a, **k) * (np.nan if step == 1 else 1))
+  def poisoned(self, step, *a, **k):  # NaN data at step 1
+    batch = real_batch(self, step, *a, **k)
+    return {**batch, 'x': batch['x'] * (np.nan if step == 1 else 1)}
+  monkeypatch.setattr(toy.ToyMixture, 'batch', poisoned)
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == 4
   assert all(np.isfinite(x).all() for x in _leaves(state))

@@ -2,7 +2,7 @@
 
 With SGD every update is an exact linear function of gradients, so each rule
 is checked against the same gradients computed by hand with
-``one_pass_gradients`` (or ``jax.grad``) on the MLP GAN for 2-D points. The
+``player_gradients`` (or ``jax.grad``) on the MLP GAN for 2-D points. The
 last test runs the rules on 2 fake devices (pmap) in a subprocess.
 
 Run directly (``python tests/test_update_rules.py``) it prints that check's
@@ -27,7 +27,8 @@ import optax  # pylint: disable=g-import-not-at-top
 import pytest  # pylint: disable=g-import-not-at-top
 
 from configs import toy2d  # pylint: disable=g-import-not-at-top
-from gan_jax import optimizers, parallel, steps, train  # pylint: disable=g-import-not-at-top
+from gan_jax import modeling, optimizers, parallel, steps, train  # pylint: disable=g-import-not-at-top
+from gan_jax.tasks import unconditional  # pylint: disable=g-import-not-at-top
 
 SHAPE = (2,)
 G_LR, D_LR = 0.05, 0.2  # different on purpose: each player's own rate (TTUR)
@@ -56,40 +57,42 @@ def _real(step=0):
 
 def _inputs(game, state):
   """The z and penalty randomness the step itself draws (d_steps = 1)."""
-  last = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 0)
-  return steps.sample_latent(last, BATCH, game.z_dim, None), jax.random.fold_in(last, 1)
+  last = steps.step_key(state, 0)
+  return (modeling.sample_latent(last, BATCH, game.task.z_dim, None),
+          unconditional.penalty_rng(last))
 
 
 def _field(game, state, params, real):
-  """v = (dL_G/dg, dL_D/dd) at params, on the step's z and randomness."""
-  z, rng = _inputs(game, state)
-  at = state.replace(g_params=params[0], d_params=params[1])
-  return steps.one_pass_gradients(game, at, real, z, rng)[1]
+  """v = {player: dL_p/dp} at params, on the step's z and randomness."""
+  at = state.replace(params=params)
+  return steps.player_gradients(game, at, {'x': real}, steps.step_key(state, 0))[1]
 
 
 def _sgd(params, grads):
-  return (jax.tree.map(lambda p, g: p - G_LR * g, params[0], grads[0]),
-          jax.tree.map(lambda p, g: p - D_LR * g, params[1], grads[1]))
+  return {'generator': jax.tree.map(lambda p, g: p - G_LR * g, params['generator'],
+                                    grads['generator']),
+          'discriminator': jax.tree.map(lambda p, g: p - D_LR * g, params['discriminator'],
+                                        grads['discriminator'])}
 
 
 def _step(game, state, update, real):
-  return jax.jit(steps.make_train_step(game, update))(state, real)
+  return jax.jit(steps.make_train_step(game, update))(state, {'x': real})
 
 
 def _assert_params(state, expected, atol=2e-6):
-  chex.assert_trees_all_close((state.g_params, state.d_params), expected, atol=atol)
+  chex.assert_trees_all_close(state.params, expected, atol=atol)
 
 
 def test_simultaneous_sgd_applies_each_players_own_rate_and_logs_norms():
   game, state = _setup(_config())
   new, metrics = _step(game, state, 'simultaneous', _real())
-  x = (state.g_params, state.d_params)
+  x = state.params
   v = _field(game, state, x, _real())
   _assert_params(new, _sgd(x, v))
-  for player, lr, grads in [('g', G_LR, v[0]), ('d', D_LR, v[1])]:
+  for player, name, lr in [('g', 'generator', G_LR), ('d', 'discriminator', D_LR)]:
+    grads = v[name]
     np.testing.assert_allclose(metrics[f'{player}_grad_norm'], optax.tree.norm(grads), rtol=1e-5)
-    moved = optax.tree.norm(jax.tree.map(jnp.subtract, getattr(new, f'{player}_params'),
-                                         getattr(state, f'{player}_params')))
+    moved = optax.tree.norm(jax.tree.map(jnp.subtract, new.params[name], state.params[name]))
     np.testing.assert_allclose(metrics[f'{player}_update_norm'], moved, rtol=1e-5)
     # SGD: the update is lr times the gradient.
     np.testing.assert_allclose(metrics[f'{player}_update_norm'],
@@ -99,19 +102,20 @@ def test_simultaneous_sgd_applies_each_players_own_rate_and_logs_norms():
 def test_extragradient_steps_from_x_with_the_gradient_at_the_look_ahead_point():
   game, state = _setup(_config('extragradient'))
   new, _ = _step(game, state, 'extragradient', _real())
-  x = (state.g_params, state.d_params)
+  x = state.params
   half = _sgd(x, _field(game, state, x, _real()))
   _assert_params(new, _sgd(x, _field(game, state, half, _real())))
   # Not the simultaneous step.
-  assert not np.allclose(new.d_params['Dense_0']['kernel'],
-                         _sgd(x, _field(game, state, x, _real()))[1]['Dense_0']['kernel'])
+  assert not np.allclose(
+      new.params['discriminator']['Dense_0']['kernel'],
+      _sgd(x, _field(game, state, x, _real()))['discriminator']['Dense_0']['kernel'])
 
 
 def test_optimistic_sgd_is_ogda():
   game, state = _setup(_config('optimistic'))
   one, _ = _step(game, state, 'optimistic', _real(0))
   two, _ = _step(game, one, 'optimistic', _real(1))
-  x0 = (state.g_params, state.d_params)
+  x0 = state.params
   v0 = _field(game, state, x0, _real(0))
   x1 = _sgd(x0, v0)  # the first step has no previous one: plain SGD
   _assert_params(one, x1)
@@ -130,7 +134,7 @@ def test_consensus_adds_gamma_times_the_gradient_of_half_the_squared_field():
   gamma = 0.5
   game, state = _setup(_config('consensus', consensus_gamma=gamma))
   new, metrics = _step(game, state, 'consensus', _real())
-  x = (state.g_params, state.d_params)
+  x = state.params
   half_sq = lambda x: 0.5 * optax.tree.norm(_field(game, state, x, _real())) ** 2
   v, grad_l = _field(game, state, x, _real()), jax.grad(half_sq)(x)
   _assert_params(new, _sgd(x, jax.tree.map(lambda a, b: a + gamma * b, v, grad_l)))
@@ -143,43 +147,47 @@ def test_alternating_g_step_reads_real_logits_of_the_updated_discriminator():
   game, state = _setup(_config('alternating', loss='relativistic_average'))
   new, _ = _step(game, state, 'alternating', _real())
   z, rng = _inputs(game, state)
-  g0, d0 = state.g_params, state.d_params
-  fake = game.generator.apply({'params': g0}, z)
-  d_grads = jax.grad(lambda d: game.losses(d, {}, _real(), fake, rng)[0][0])(d0)
+  task = game.task
+  g0, d0 = state.params['generator'], state.params['discriminator']
+  fake = task.generator.apply({'params': g0}, z)
+  d_grads = jax.grad(lambda d: task.d_losses(d, {}, _real(), fake, rng)[0][0])(d0)
   d1 = jax.tree.map(lambda p, g: p - D_LR * g, d0, d_grads)
 
   def g_loss(g, real_logits=None):
-    fake_logits = game.discriminator.apply({'params': d1}, game.generator.apply({'params': g}, z))
+    fake_logits = task.discriminator.apply({'params': d1}, task.generator.apply({'params': g}, z))
     if real_logits is None:
-      real_logits = game.discriminator.apply({'params': d1}, _real())
-    return game.loss_fn(real_logits, fake_logits)[1]
+      real_logits = task.discriminator.apply({'params': d1}, _real())
+    return task.loss_fn(real_logits, fake_logits)[1]
 
-  _assert_params(new, _sgd((g0, d0), (jax.grad(g_loss)(g0), d_grads)))
+  _assert_params(new, _sgd({'generator': g0, 'discriminator': d0},
+                           {'generator': jax.grad(g_loss)(g0), 'discriminator': d_grads}))
   stale = jax.grad(lambda g: g_loss(g, jnp.zeros(BATCH)))(g0)
-  assert not np.allclose(new.g_params['Dense_0']['kernel'],
+  assert not np.allclose(new.params['generator']['Dense_0']['kernel'],
                          g0['Dense_0']['kernel'] - G_LR * stale['Dense_0']['kernel'], atol=1e-6)
 
 
 def test_generator_ema_follows_its_recursion_and_feeds_the_sampler():
   decay = 0.9
   game, state = _setup(_config(g_ema_decay=decay))
-  ema = state.g_params
+  ema = state.params['generator']
   for t in range(3):
     state, _ = _step(game, state, 'simultaneous', _real(t))
-    ema = jax.tree.map(lambda e, g: decay * e + (1 - decay) * g, ema, state.g_params)
-  chex.assert_trees_all_close(state.g_ema_params, ema, atol=1e-6)
-  z = jax.random.normal(jax.random.PRNGKey(0), (5, game.z_dim))
-  np.testing.assert_allclose(train.make_sampler(game)(state, z),
-                             game.generator.apply({'params': ema}, z), atol=1e-6)
-  assert not np.allclose(train.make_sampler(game)(state, z),
-                         game.generator.apply({'params': state.g_params}, z), atol=1e-4)
+    ema = jax.tree.map(lambda e, g: decay * e + (1 - decay) * g, ema,
+                       state.params['generator'])
+  chex.assert_trees_all_close(state.ema_params['generator'], ema, atol=1e-6)
+  z = jax.random.normal(jax.random.PRNGKey(0), (5, game.task.z_dim))
+  np.testing.assert_allclose(train.make_sampler(game)(state, {'z': z}),
+                             game.task.generator.apply({'params': ema}, z), atol=1e-6)
+  assert not np.allclose(
+      train.make_sampler(game)(state, {'z': z}),
+      game.task.generator.apply({'params': state.params['generator']}, z), atol=1e-4)
 
 
 def test_ema_off_tracks_the_generator_exactly():
   game, state = _setup(_config(g_ema_decay=0.0))
   for t in range(2):
     state, _ = _step(game, state, 'simultaneous', _real(t))
-  chex.assert_trees_all_equal(state.g_ema_params, state.g_params)
+  chex.assert_trees_all_equal(state.ema_params['generator'], state.params['generator'])
 
 
 def test_optimizer_registry_and_optimism_transform():
@@ -191,7 +199,9 @@ def test_optimizer_registry_and_optimism_transform():
   with pytest.raises(ValueError, match=r"optim.name='rmsprop'.*\['adam', 'sgd'\]"):
     optimizers.create_optimizer(cfg, 0.1)
 
-  opt = optimizers.optimistic()
+  # The optimism the 'optimistic' rule chains after each player's optimizer
+  # (optax.identity() as the base, so the transform sees the updates as given).
+  opt = steps.player_optimizer('optimistic', optax.identity())
   state = opt.init(jnp.zeros(2))
   u1, state = opt.update(jnp.array([1.0, 2.0]), state)
   u2, state = opt.update(jnp.array([3.0, -1.0]), state)
@@ -199,13 +209,21 @@ def test_optimizer_registry_and_optimism_transform():
   np.testing.assert_allclose(u2, [5.0, -4.0])  # 2 u_2 - u_1
 
 
+# The parts compared, by their names in the report: (state field, player).
+PARTS = {'g_params': ('params', 'generator'), 'd_params': ('params', 'discriminator'),
+         'g_ema_params': ('ema_params', 'generator'),
+         'd_state': ('model_state', 'discriminator'),
+         'g_opt_state': ('opt_state', 'generator'),
+         'd_opt_state': ('opt_state', 'discriminator')}
+
+
 def _relative_errors(a, b) -> dict[str, float]:
   out = {}
-  for part in ('g_params', 'd_params', 'g_ema_params', 'd_state', 'g_opt_state', 'd_opt_state'):
+  for part, (field, player) in PARTS.items():
     errors = [float(np.abs(np.asarray(x) - np.asarray(y)).max()
                     / max(float(np.abs(np.asarray(y)).max()), 1e-12))
-              for x, y in zip(jax.tree.leaves(getattr(a, part)),
-                              jax.tree.leaves(getattr(b, part)), strict=True)]
+              for x, y in zip(jax.tree.leaves(getattr(a, field)[player]),
+                              jax.tree.leaves(getattr(b, field)[player]), strict=True)]
     out[part] = max(errors, default=0.0)
   return out
 
@@ -227,11 +245,12 @@ def _two_device_check() -> dict[str, dict[str, float]]:
     config.optim.name = 'adam'
     config.model.d_spectral_norm = True
     game, state0 = _setup(config)
-    one, _ = jax.jit(steps.make_train_step(game, update))(state0, real)
+    one, _ = jax.jit(steps.make_train_step(game, update))(state0, {'x': real})
     par = parallel.Parallel('pmap')
     p_game = train.create_game(config, SHAPE, axis_name=par.axis_name)
     p_step = par.compile(steps.make_train_step(p_game, update))
-    new, _ = p_step(par.put_state(jax.tree.map(np.array, state0)), par.put_batch(real))
+    new, _ = p_step(par.put_state(jax.tree.map(np.array, state0)),
+                    par.put_batch({'x': real}))
     results[update] = _relative_errors(par.get_state(jax.block_until_ready(new)), one)
   return results
 

@@ -1,21 +1,27 @@
 """Dataset registry: ``create_dataset(config.data, ...)`` -> a ``Dataset``.
 
 Names: the toy 2-D mixtures in ``toy.TOY_DATASETS`` ('ring', 'grid'),
+'ring_grid' (both at once, as domains 'a' and 'b', for ``task='toy_cycle'``),
 'point_mass' (the Dirac-GAN's data: every sample is 0, shape (1,)),
 'stacked_mnist' (three embedded MNIST digits as the channels of one image,
 ``data.num_triples`` of them; see stacked_mnist.py) and any
 tensorflow-datasets image dataset ('mnist', 'fashion_mnist', 'cifar10',
 'celeb_a', ...). A dataset is a deterministic function of the step: the batch
 of step t depends only on (seed, t), which makes resuming exact without
-storing an iterator.
+storing an iterator. Batches are dicts of arrays with one leading batch axis
+({'image', 'label'}, {'x', 'label'}, {'a', 'b'}); see ``base.Dataset``.
 """
 
 from __future__ import annotations
 
+import numbers
+
+from gan_jax import validation
 from gan_jax.data.base import Dataset
-from gan_jax.data.images import DataError, create_image_dataset
+from gan_jax.data.images import SOURCES, create_image_dataset
 from gan_jax.data.stacked_mnist import NUM_TRIPLES, create_stacked_mnist
-from gan_jax.data.toy import TOY_DATASETS, PointMass, ToyMixture
+from gan_jax.data.toy import TOY_DATASETS, PointMass, ToyMixture, TwoMixtures
+from gan_jax.errors import ConfigError, DataError
 
 
 def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
@@ -29,6 +35,8 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
   """
   if cfg.name in TOY_DATASETS:
     return ToyMixture(TOY_DATASETS[cfg.name], seed)
+  if cfg.name == 'ring_grid':
+    return TwoMixtures((TOY_DATASETS['ring'], TOY_DATASETS['grid']), seed)
   if cfg.name == 'point_mass':
     return PointMass(seed)
   if cfg.name == 'stacked_mnist':
@@ -37,3 +45,14 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
                       f'{image_size}x{image_size} images; allowed model: dcgan_mnist')
     return create_stacked_mnist(seed, cfg.get('num_triples', NUM_TRIPLES))
   return create_image_dataset(cfg, seed, image_size)
+
+
+def validate_config(d) -> None:
+  """Raises ConfigError for the first invalid field of ``config.data``."""
+  validation.choice('data.source', d.source, SOURCES)
+  if not isinstance(d.image_size, numbers.Integral) or d.image_size < 0:
+    raise ConfigError(f'data.image_size={d.image_size!r}; must be an integer >= 0 '
+                      '(0 = the size the model makes)')
+  for digit in d.digits:
+    if isinstance(digit, bool) or not isinstance(digit, numbers.Integral) or digit < 0:
+      raise ConfigError(f'data.digits={tuple(d.digits)!r}; must be labels >= 0, e.g. (7,)')

@@ -8,21 +8,29 @@ import numpy as np
 
 
 class Dataset(abc.ABC):
-  """Batches as a pure function of the step.
+  """Batches as a pure function of the step, as dicts of arrays.
 
   Attributes:
-    sample_shape: shape of one sample, e.g. (28, 28, 1) or (2,).
+    sample_key: the batch entry of the samples a generator learns to make:
+      'image' for images, 'x' for points.
+    sample_shape: shape of one such sample, e.g. (28, 28, 1) or (2,).
+    num_classes: labels are 0 .. num_classes - 1 in the batch's 'label'
+      entry; 0 if the data has no labels.
     description: where the data came from (written into the workdir).
   """
+  sample_key: str
   sample_shape: tuple[int, ...]
+  num_classes: int = 0
   description: str
 
   @abc.abstractmethod
   def batch(self, step: int, batch_size: int, shard: int = 0,
-            num_shards: int = 1) -> np.ndarray:
+            num_shards: int = 1) -> dict[str, np.ndarray]:
     """Rows [shard * b, (shard + 1) * b) of global batch ``step``, b = batch_size / num_shards.
 
-    Returns float32 of shape (b, *sample_shape); images are in [-1, 1].
+    Returns {sample_key: float32 (b, *sample_shape), ...}: images are in
+    [-1, 1]; labelled data adds 'label' int32 (b,) (or (b, 3) for Stacked
+    MNIST's three digits). Every entry has the same leading axis b.
     """
 
   @abc.abstractmethod

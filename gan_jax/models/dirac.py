@@ -47,8 +47,9 @@ class DiracDiscriminator(nn.Module):
 
 
 def point(state) -> np.ndarray:
-  """(theta, psi) of a GANState of the Dirac pair."""
-  return np.array([state.g_params['theta'], state.d_params['psi']], np.float64)
+  """(theta, psi) of a TrainState of the Dirac pair."""
+  return np.array([state.params['generator']['theta'],
+                   state.params['discriminator']['psi']], np.float64)
 
 
 def trajectory(step_fn: Callable, state, num_steps: int,
@@ -56,19 +57,20 @@ def trajectory(step_fn: Callable, state, num_steps: int,
   """Runs ``step_fn`` num_steps times on the point mass at 0.
 
   Args:
-    step_fn: (state, real) -> (state, metrics), e.g. steps.make_train_step(...).
-    state: the Dirac pair's GANState.
+    step_fn: (state, batch) -> (state, metrics), e.g. steps.make_train_step(...).
+    state: the Dirac pair's TrainState.
     num_steps: steps to take (one ``lax.scan``, compiled once).
     batch_size: rows of the batch of zeros (train.batch_size * train.d_steps).
   Returns:
     (num_steps + 1, 2) float64 points (theta, psi), the start included, and
     the final state.
   """
-  real = jnp.zeros((batch_size, *SAMPLE_SHAPE))
+  batch = {'x': jnp.zeros((batch_size, *SAMPLE_SHAPE))}
 
   def body(state, _):
-    state, _ = step_fn(state, real)
-    return state, jnp.stack([state.g_params['theta'], state.d_params['psi']])
+    state, _ = step_fn(state, batch)
+    return state, jnp.stack([state.params['generator']['theta'],
+                             state.params['discriminator']['psi']])
 
   final, points = jax.jit(lambda s: jax.lax.scan(body, s, length=num_steps))(state)
   return np.concatenate([point(state)[None], np.asarray(points, np.float64)]), final

@@ -1,0 +1,219 @@
+"""The periodic actions of the training loop: progress, sample grids, evaluation.
+
+Each is built before the workdir is touched where it can fail on the config
+(an unknown evaluator), opened with the workdir, and called by ``train.py``
+between steps.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from absl import logging
+
+from gan_jax import parallel, visualize
+from gan_jax.errors import ConfigError
+from gan_jax.evaluation import evaluators as evaluators_lib
+from gan_jax.seeds import mean_and_stderr, seed_slice, unstack_seeds
+from gan_jax.workdir import write_json
+
+
+def summarise(history: list[dict]) -> dict[str, np.ndarray]:
+  """Means over the steps since the last log line: () per metric, or (N,) per seed."""
+  stacked = parallel.to_host(history)
+  return {k: np.mean([m[k] for m in stacked], axis=0) for k in stacked[0]}
+
+
+def nonfinite_report(history: list[dict], first_step: int) -> str | None:
+  """'step t: non-finite d_loss, ...' for the first step of ``history`` whose update was dropped."""
+  for i, m in enumerate(parallel.to_host(history)):
+    if not np.all(m['finite']):
+      bad = [k[len('finite_'):] for k in m if k.startswith('finite_') and not np.all(m[k])]
+      where = ''
+      if np.ndim(m['finite']):
+        where = f' (seed index {int(np.argmin(m["finite"]))})'
+      return f'step {first_step + i + 1}: non-finite {", ".join(bad) or "metric"}{where}'
+  return None
+
+
+class Progress:
+  """Progress lines (each player's loss, D outputs, norms, steps/s, ETA) and TensorBoard scalars.
+
+  Args:
+    num_steps, start: the run's last and first step.
+    writer: a tensorboardX SummaryWriter, or None (not process 0).
+    prefixes: the players' metric prefixes in the order the line shows them.
+  """
+
+  def __init__(self, num_steps: int, start: int, writer, prefixes=('d', 'g'),
+               verbose: bool = True):
+    self.num_steps, self.writer, self.verbose = num_steps, writer, verbose
+    self.prefixes = tuple(prefixes)
+    self.tick, self.tick_step = time.perf_counter(), start
+    self.skipped = 0
+    self.pending: list[dict] = []
+
+  def add(self, history: list[dict]) -> None:
+    """Takes the per-step metrics since the last call (already fetched or not)."""
+    self.pending.extend(history)
+
+  def log(self, done: int) -> None:
+    summary = summarise(self.pending)
+    # Skipped updates, summed over seeds.
+    self.skipped += int(round(len(self.pending) * float(np.sum(1 - summary['finite']))))
+    self.pending = []
+    now = time.perf_counter()
+    rate = (done - self.tick_step) / (now - self.tick)
+    self.tick, self.tick_step = now, done
+    eta = (self.num_steps - done) / max(rate, 1e-9)
+    if self.verbose:  # only process 0 prints progress
+      logging.info('%s', self.line(summary, done, rate, eta))
+    if self.writer:
+      self._write(summary, done, rate)
+
+  def line(self, summary, done: int, rate: float, eta: float) -> str:
+    stats = {k: mean_and_stderr(v) for k, v in summary.items()}
+
+    def show(k, fmt):  # "0.6931" for one seed, "0.6931+-0.0123" for several
+      mean, se = stats[k]
+      return fmt % mean + (('+-' + fmt % se) if np.ndim(summary[k]) else '')
+
+    parts = [f'step {done}/{self.num_steps}']
+    parts += [f'{p}_loss {show(f"{p}_loss", "%.4f")}' for p in self.prefixes]
+    for key, label in (('d_real', 'D(x)'), ('d_fake', 'D(G(z))')):
+      if key in summary:
+        parts.append(f'{label} {show(key, "%.3f")}')
+    for kind in ('grad', 'update'):
+      parts.append(f'|{kind}| ' + ' '.join(
+          f'{p.upper() if len(p) == 1 else p} {show(f"{p}_{kind}_norm", "%.3g")}'
+          for p in sorted(self.prefixes, reverse=True)))
+    parts.append(f'{rate:.2f} steps/s')
+    parts.append('ETA ' + time.strftime('%H:%M:%S', time.gmtime(eta)))
+    if self.skipped:
+      parts.append(f'skipped {self.skipped}')
+    return '  '.join(parts)
+
+  def _write(self, summary, done: int, rate: float) -> None:
+    for k, values in summary.items():
+      if k.startswith('finite'):
+        continue
+      mean, stderr = mean_and_stderr(values)
+      self.writer.add_scalar(f'train/{k}', mean, done)
+      if np.ndim(values):  # several seeds: each one, and the standard error
+        self.writer.add_scalar(f'train/{k}_stderr', stderr, done)
+        for i, v in enumerate(values):
+          self.writer.add_scalar(f'seed{i}/{k}', float(v), done)
+    self.writer.add_scalar('train/steps_per_sec', rate, done)
+    self.writer.add_scalar('train/skipped_steps', self.skipped, done)
+
+
+class SampleGrids:
+  """PNG sample grids (or 2-D scatter plots, 1-D histograms) from one fixed batch of inputs.
+
+  Args:
+    sample: the jitted (state, inputs) -> samples.
+    inputs: the fixed inputs (``build.fixed_inputs``).
+    real_preview: real points drawn under generated ones (point data), or None.
+    seeds: the run's seeds (a file per seed at the end of a multi-seed run).
+  """
+
+  def __init__(self, sample, inputs, real_preview, seeds: list[int]):
+    self.sample, self.inputs, self.real_preview = sample, inputs, real_preview
+    self.seeds = seeds
+
+  def save(self, state, workdir: str, writer, step: int, name: str, lead: bool,
+           all_seeds: bool = False) -> None:
+    """Seed 0's grid (or, with all_seeds, one file per seed: name_seed{i}.png).
+
+    Call on every process (the sampler may span devices); process 0 writes.
+    """
+    if all_seeds:
+      drawn = unstack_seeds(state)
+    else:
+      drawn = [seed_slice(state, 0) if len(self.seeds) > 1 else state]
+    fakes = [parallel.to_host(self.sample(one, self.inputs)) for one in drawn]
+    if not lead:
+      return
+    picture = None
+    for i, fake in enumerate(fakes):
+      picture = visualize.sample_picture(fake, self.real_preview, f'step {step}')
+      suffix = f'_seed{self.seeds[i]}' if all_seeds and len(self.seeds) > 1 else ''
+      visualize.save_png(picture, os.path.join(workdir, name.replace('.png', f'{suffix}.png')))
+    writer.add_image('samples', picture, step, dataformats='HWC')
+
+
+class Evaluation:
+  """The evaluators of ``config.eval`` in the loop: eval.jsonl, TensorBoard, best checkpoint.
+
+  Built before the workdir is touched, so that an unknown evaluator or metric
+  fails first. ``maybe_run(done, state, meta)`` runs the evaluators due at
+  step ``done`` (on every process: the sampler may span devices), appends
+  {'step', '<name>/<metric>': value, ...} to <workdir>/eval.jsonl, writes
+  TensorBoard eval/<name>/<metric>, and if ``log.best_metric`` improved saves
+  the state to <workdir>/best/checkpoints/<step> (one kept). The real-vs-real
+  floor of every metric is written once to <workdir>/eval_floor.json and
+  TensorBoard eval_floor/*.
+
+  Args:
+    config: the run's config (eval, log.best_metric, log.best_mode, seed).
+    dataset: the training data, the evaluators' real reference.
+    draw_inputs: the task's (rng, n) -> sampler inputs.
+    sample: the jitted (state, inputs) -> samples.
+    num_steps: the run's last step (every evaluator runs there).
+  """
+
+  def __init__(self, config, dataset, draw_inputs, sample, num_steps: int):
+    self.evaluators = evaluators_lib.create_evaluators(
+        config.get('eval'), dataset, draw_inputs, config.seed)
+    self.floor = {f'{ev.name}/{k}': v for ev in self.evaluators for k, v in ev.floor.items()}
+    self.best_metric = config.log.get('best_metric', '')
+    self.best_mode = config.log.get('best_mode', 'min')
+    if self.best_metric and self.best_metric not in self.floor:
+      raise ConfigError(
+          f'log.best_metric={self.best_metric!r} is not a metric of the evaluators that '
+          f'are on; allowed: {sorted(self.floor)} or \'\' (off)')
+    self.sample, self.num_steps = sample, num_steps
+    self.tracker = self.best_ckpt = self.writer = None
+
+  def start(self, workdir: str, writer, lead: bool, start_step: int) -> None:
+    """Opens the outputs in ``workdir`` (after it is known to be writable)."""
+    self.workdir, self.writer, self.lead = workdir, writer, lead
+    if not self.evaluators:
+      return
+    if lead:
+      write_json(os.path.join(workdir, 'eval_floor.json'), self.floor)
+      for k, v in self.floor.items():
+        writer.add_scalar(f'eval_floor/{k}', v, start_step)
+    if self.best_metric:
+      self.tracker = evaluators_lib.BestTracker(workdir, self.best_metric, self.best_mode,
+                                                persist=lead)
+      self.best_ckpt = evaluators_lib.best_checkpointer(workdir)
+
+  def due(self, done: int) -> bool:
+    final = done == self.num_steps
+    return any(ev.due(done, final) for ev in self.evaluators)
+
+  def maybe_run(self, done: int, state, meta: dict) -> None:
+    final = done == self.num_steps
+    tick = time.perf_counter()
+    results = evaluators_lib.run_due(self.evaluators, done, self.sample, state, final)
+    if not results:
+      return
+    logging.info('eval step %d (%.1f s): %s', done, time.perf_counter() - tick, '  '.join(
+        f'{k} {v:.4g}' + (f' (real {self.floor[k]:.4g})' if k in self.floor else '')
+        for k, v in results.items()))
+    if self.lead:
+      evaluators_lib.append_jsonl(os.path.join(self.workdir, evaluators_lib.EVAL_LOG),
+                                  {'step': done, **results})
+      for k, v in results.items():
+        self.writer.add_scalar(f'eval/{k}', v, done)
+    if self.tracker and self.tracker.is_best(results, done):
+      logging.info('New best %s %.4g at step %d: saved to %s.', self.best_metric,
+                   self.tracker.value, done, self.best_ckpt.directory)
+      self.best_ckpt.save(state, meta)
+
+  def close(self) -> None:
+    if self.best_ckpt:
+      self.best_ckpt.close()

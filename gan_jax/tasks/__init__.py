@@ -1,0 +1,54 @@
+"""Task registry: ``create_task(config, data, axis_name)`` -> a ``Task``.
+
+``config.task`` names the game (default 'unconditional', so configs written
+before tasks existed keep working):
+  unconditional    the primer's G(z) against D(x) (tasks/unconditional.py).
+  toy_conditional  G(z, y) and D(x, y) on a labelled 2-D mixture (y = the
+                   mode index): the worked example of README "Add a task".
+  toy_cycle        four players: G_ab, G_ba between two 2-D mixtures, D_a,
+                   D_b, and a cycle loss (the layout a CycleGAN needs).
+Each entry builds its task from explicit config fields; see its module.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from gan_jax import validation
+from gan_jax.errors import ConfigError
+from gan_jax.tasks import toy_conditional, toy_cycle, unconditional
+from gan_jax.tasks.base import Player, Task
+
+TASKS: dict[str, Callable[..., Task]] = {
+    'unconditional': unconditional.from_config,
+    'toy_conditional': toy_conditional.from_config,
+    'toy_cycle': toy_cycle.from_config,
+}
+DEFAULT_TASK = 'unconditional'
+
+
+def task_name(config) -> str:
+  return config.get('task', DEFAULT_TASK)
+
+
+def create_task(config, data, axis_name: str | None = None) -> Task:
+  """Builds the task ``config.task`` for ``data`` (a Dataset or ``build.DataSpec``).
+
+  Args:
+    config: the run's config (model, train fields).
+    data: what the batches hold: ``sample_key``, ``sample_shape``, ``num_classes``.
+    axis_name: the device axis of cross-replica BatchNorm and of the global
+      draws of z (None on one device or under jit).
+  """
+  name = task_name(config)
+  if name not in TASKS:
+    raise ConfigError(f'task={name!r} is not a known task; allowed: {sorted(TASKS)}')
+  return TASKS[name](config, data, axis_name)
+
+
+def validate_config(config) -> None:
+  """Raises ConfigError unless ``config.task`` names a registered task."""
+  validation.choice('task', task_name(config), TASKS)
+
+
+__all__ = ['Player', 'Task', 'TASKS', 'create_task', 'task_name', 'validate_config']

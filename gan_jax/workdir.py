@@ -1,0 +1,94 @@
+"""Workdir policy: writable probe, atomic JSON, the same-run check, pre-emption."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+
+from absl import logging
+
+from gan_jax.errors import ConfigError
+
+# Fields whose change does not change the steps already taken (a run may be
+# extended by raising train.num_steps, or get other evaluators).
+OBSERVATION_ONLY = ('log.', 'eval.', 'train.num_steps')
+
+
+def prepare(workdir: str) -> None:
+  """Creates ``workdir`` and proves it writable, or raises one ConfigError line."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, '.write_test')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise ConfigError(
+        f'--workdir={workdir!r} is not a writable directory ({e.strerror})') from None
+
+
+def write_json(path: str, obj) -> None:
+  """Writes ``obj`` to a temporary file and renames it: readers never see half a file."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def run_defining(config_dict: dict) -> dict:
+  """The config fields that change the run's numbers (all but logging), flattened.
+
+  A field missing from a saved config reads as its default where one is
+  known (``task``: configs written before tasks existed are 'unconditional').
+  """
+  flat = {}
+
+  def walk(prefix, node):
+    for k, v in node.items():
+      key = f'{prefix}{k}'
+      if isinstance(v, dict):
+        walk(key + '.', v)
+      elif not key.startswith(OBSERVATION_ONLY):
+        flat[key] = list(v) if isinstance(v, (list, tuple)) else v
+  walk('', config_dict)
+  for key, default in _DEFAULTS.items():
+    flat.setdefault(key, default)
+  return flat
+
+
+_DEFAULTS = {'task': 'unconditional'}
+
+
+def check_same_run(saved: dict, config) -> None:
+  """Raises ConfigError naming every run-defining field that differs from ``saved``."""
+  now = run_defining(json.loads(config.to_json_best_effort()))
+  before = run_defining(saved)
+  diff = sorted(k for k in set(now) | set(before) if now.get(k) != before.get(k))
+  if diff:
+    raise ConfigError(
+        'the workdir holds a checkpoint of a different run; differing fields: '
+        + ', '.join(f'{k} (saved {before.get(k)!r}, now {now.get(k)!r})' for k in diff)
+        + '. Use another --workdir, or pass --allow_config_change to resume anyway.')
+
+
+@contextlib.contextmanager
+def stop_requests():
+  """Turns SIGTERM and SIGINT into a flag (a non-empty list) the loop checks between steps.
+
+  Pre-emption arrives as SIGTERM: the loop then saves a checkpoint and
+  returns normally, so no step is lost and nothing is half-written.
+  """
+  requested = []
+  def handler(signum, frame):
+    del frame
+    logging.warning('Received %s: saving a checkpoint and stopping.',
+                    signal.Signals(signum).name)
+    requested.append(signum)
+  previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+  try:
+    yield requested
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
