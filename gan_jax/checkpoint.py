@@ -34,6 +34,12 @@ LEGACY_FIELDS = {
 }
 
 
+def _path(path) -> str:
+  """A ``tree_flatten_with_path`` path as 'params/generator/Dense_0/kernel'."""
+  return '/'.join(str(getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k))))
+                  for k in path)
+
+
 def state_digest(state_dict) -> str:
   """SHA-256 over the leaves' dtypes, shapes and bytes, in tree order."""
   h = hashlib.sha256()
@@ -49,12 +55,55 @@ class Checkpointer:
 
   def __init__(self, workdir: str, max_to_keep: int = 3):
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+    # Handlers named up front, so that the saved tree's shapes and the JSON
+    # metadata can be read without restoring any array.
     self.manager = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+        item_handlers={'state': ocp.StandardCheckpointHandler(),
+                       'meta': ocp.JsonCheckpointHandler()})
 
   def all_steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
+
+  def read_meta(self, step: int) -> dict:
+    """The JSON metadata saved with ``step`` (config, data, checksum); no arrays read."""
+    return dict(self.manager.restore(
+        step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta'])
+
+  def newest_meta(self) -> tuple[int, dict] | None:
+    """(step, metadata) of the newest checkpoint whose metadata reads, or None."""
+    for step in reversed(self.all_steps()):
+      try:
+        return step, self.read_meta(step)
+      except Exception:  # pylint: disable=broad-except
+        continue  # unreadable: restore_latest_good reports it as damaged
+    return None
+
+  def _saved_shapes(self, step: int) -> dict[str, tuple]:
+    """{'params/generator/Dense_0/kernel': (shape, dtype), ...} of the saved state."""
+    tree = self.manager.item_metadata(step)['state']
+    return {_path(p): (tuple(m.shape), str(m.dtype))
+            for p, m in jax.tree_util.tree_leaves_with_path(tree)}
+
+  def check_fits(self, template: TrainState, step: int) -> None:
+    """Raises CheckpointLayoutError unless ``step`` holds arrays of the template's shapes.
+
+    Reads only the checkpoint's metadata. A checkpoint of the older two-player
+    layout is left to the conversion in ``restore``.
+    """
+    saved = self._saved_shapes(step)
+    if any(k.startswith('g_params/') for k in saved):
+      return
+    now = {_path(p): (tuple(np.shape(x)), str(np.asarray(x).dtype)) for p, x in
+           jax.tree_util.tree_leaves_with_path(flax.serialization.to_state_dict(template))}
+    diff = [f'{k} (saved {saved.get(k, ("absent",))[0]}, now {now.get(k, ("absent",))[0]})'
+            for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+    if diff:
+      raise CheckpointLayoutError(
+          f'checkpoint step {step} in {self.directory} holds other arrays than this run: '
+          + ', '.join(diff[:3]) + (f' and {len(diff) - 3} more' if len(diff) > 3 else '')
+          + '; use another --workdir (nothing was moved or overwritten)')
 
   def save(self, state: TrainState, meta: dict | None = None) -> None:
     """Writes ``state`` and a JSON ``meta`` dict at step ``state.step``; blocks."""
@@ -76,10 +125,13 @@ class Checkpointer:
   def restore(self, template: TrainState, step: int) -> tuple[TrainState, dict]:
     """Restores ``step`` into the structure of ``template``; raises if corrupt.
 
-    A checkpoint of the two-player layout before tasks (fields g_params,
-    d_state, ...) is converted (``LEGACY_FIELDS``) when ``template`` is an
-    unconditional game of the same shapes; otherwise CheckpointLayoutError.
+    Arrays of other shapes than the template's raise CheckpointLayoutError
+    before anything is read. A checkpoint of the two-player layout before
+    tasks (fields g_params, d_state, ...) is converted (``LEGACY_FIELDS``)
+    when ``template`` is an unconditional game of the same shapes; otherwise
+    CheckpointLayoutError.
     """
+    self.check_fits(template, step)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                             flax.serialization.to_state_dict(template))
     try:
@@ -134,9 +186,12 @@ class Checkpointer:
   def restore_latest_good(self, template: TrainState) -> tuple[TrainState, dict] | None:
     """The newest intact checkpoint, warning about each damaged one skipped.
 
-    A damaged checkpoint is moved (not deleted) to ``checkpoints_damaged/`` so
-    that the run can write that step again. Returns None (after saying so)
-    when there is no usable checkpoint.
+    A checkpoint is damaged when its files cannot be read or its contents do
+    not match the checksum written with it; it is moved (not deleted) to
+    ``checkpoints_damaged/`` so that the run can write that step again. One
+    that reads but does not fit ``template`` (other shapes, another layout)
+    raises CheckpointLayoutError and nothing is moved. Returns None (after
+    saying so) when there is no usable checkpoint.
     """
     steps = self.all_steps()
     damaged = []

@@ -76,11 +76,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   workdir_lib.prepare(workdir)
   ckpt = Checkpointer(workdir, config.log.keep_checkpoints)
+  saved = ckpt.newest_meta()
+  if saved is not None and not allow_config_change:
+    # From the saved config alone, before any array is read: a run with other
+    # shapes is refused here, not mistaken for a damaged checkpoint.
+    workdir_lib.check_same_run(saved[1].get('config', {}), config)
   restored = ckpt.restore_latest_good(par.get_state(state))
   if restored is not None:
-    state, meta = par.put_state(restored[0]), restored[1]
-    if not allow_config_change:
-      workdir_lib.check_same_run(meta.get('config', {}), config)
+    state = par.put_state(restored[0])
     logging.info('Resumed from %s at step %d.', ckpt.directory,
                  int(np.max(restored[0].step)))
   config_json = json.loads(config.to_json_best_effort())
