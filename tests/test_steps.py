@@ -11,7 +11,8 @@ import optax
 import pytest
 from absl.testing import parameterized
 
-from gan_jax import losses, modeling, models, regularizers, state as state_lib, steps
+from configs import toy2d
+from gan_jax import losses, modeling, models, regularizers, state as state_lib, steps, train
 from gan_jax.tasks import unconditional
 
 Z_DIM = 8
@@ -195,3 +196,67 @@ def test_unknown_update_rule_lists_valid_ones():
   with pytest.raises(ValueError, match="train.update_rule='extra'.*alternating.*consensus"
                      ".*extragradient.*optimistic.*simultaneous"):
     steps.make_train_step(_game(), 'extra')
+
+
+@pytest.mark.parametrize('update', ['simultaneous', 'alternating'])
+def test_each_extra_d_step_takes_its_own_chunk_and_z(update):
+  # d_steps = 3 on the 2-D MLP GAN with plain SGD, against a loop of single
+  # updates written out by hand with jax.grad of the task's losses: chunk j
+  # is rows j, j + 3, ...; D's extra update j draws z from step_key(state, j);
+  # the rule's final update takes chunk 2 and step_key(state, 2).
+  d_steps, rows = 3, 8
+  config = toy2d.get_config('tiny')
+  config.optim.name = 'sgd'
+  config.optim.g_lr, config.optim.d_lr = 0.05, 0.1  # large enough that paths differ
+  config.train.update_rule, config.train.d_steps = update, d_steps
+  config.train.g_ema_decay = 0.5
+  game = train.create_game(config, (2,))
+  state = train.init_state(config, game, (2,))
+  x = np.random.default_rng(0).normal(size=(d_steps * rows, 2)).astype(np.float32)
+  new, metrics = jax.jit(steps.make_train_step(game, update, d_steps))(state, {'x': x})
+  assert float(metrics['finite']) == 1.0
+
+  task, z_dim = game.task, config.model.z_dim
+  d_state = state.model_state['discriminator']
+  assert d_state == {} and state.model_state['generator'] == {}  # no BatchNorm here
+
+  def z_of(chunk):
+    return modeling.sample_latent(steps.step_key(state, chunk), rows, z_dim, None)
+
+  def losses_at(g, d, chunk):  # (d_loss, g_loss) on chunk `chunk` with its own z
+    key = steps.step_key(state, chunk)
+    fake = task.generator.apply({'params': g}, z_of(chunk))
+    return task.d_losses(d, d_state, x[chunk::d_steps], fake,
+                         unconditional.penalty_rng(key))[0]
+
+  sgd = lambda p, grad, lr: jax.tree.map(lambda a, b: a - lr * b, p, grad)
+  g, d = state.params['generator'], state.params['discriminator']
+  for chunk in range(d_steps - 1):
+    d = sgd(d, jax.grad(lambda d_, c=chunk: losses_at(g, d_, c)[0])(d), config.optim.d_lr)
+  last = d_steps - 1
+  d_grad = jax.grad(lambda d_: losses_at(g, d_, last)[0])(d)
+  if update == 'simultaneous':  # both gradients at (g, d after the extra steps)
+    g_grad = jax.grad(lambda g_: losses_at(g_, d, last)[1])(g)
+    d = sgd(d, d_grad, config.optim.d_lr)
+  else:  # D first, then G judged by the updated D (same chunk, same z)
+    d = sgd(d, d_grad, config.optim.d_lr)
+    g_grad = jax.grad(lambda g_: losses_at(g_, d, last)[1])(g)
+  g = sgd(g, g_grad, config.optim.g_lr)
+  ema = jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, state.ema_params['generator'], g)
+
+  # Compare the updates, to 1e-4 of each player's largest update component
+  # (float32 round-off of two programs): the whole update is ~lr |grad|,
+  # far above that, and an extra step on the wrong chunk or z moves it by O(1).
+  for name, ours, ref, before in [
+      ('discriminator', new.params['discriminator'], d, state.params['discriminator']),
+      ('generator', new.params['generator'], g, state.params['generator']),
+      ('ema', new.ema_params['generator'], ema, state.ema_params['generator'])]:
+    delta_ref = jax.tree.map(jnp.subtract, ref, before)
+    scale = max(float(jnp.abs(v).max()) for v in jax.tree.leaves(delta_ref))
+    assert scale > 1e-3, (name, scale)
+    for (path, a), b, b0 in zip(jax.tree_util.tree_leaves_with_path(ours),
+                                jax.tree.leaves(ref), jax.tree.leaves(before), strict=True):
+      np.testing.assert_allclose(np.asarray(a) - b0, np.asarray(b) - b0, rtol=0,
+                                 atol=1e-4 * scale, err_msg=f'{name}{jax.tree_util.keystr(path)}')
+  assert int(new.step) == 1
+  chex.assert_trees_all_equal(new.rng, state.rng)

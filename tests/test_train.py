@@ -1,7 +1,9 @@
 """End to end: the tiny configs train, write their outputs, resume, and fail cleanly."""
 
 import glob
+import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ import tensorflow_datasets as tfds
 
 from configs import dcgan, toy2d
 from gan_jax import losses, train
+from gan_jax.checkpoint import Checkpointer
 from gan_jax.config_checks import ConfigError
 from gan_jax.data import toy
 from gan_jax.data.images import DataError
@@ -81,6 +84,77 @@ def test_nonfinite_skip_mode_keeps_training(tmp_path, monkeypatch):
   state = train.train_and_evaluate(config, str(tmp_path))
   assert int(state.step) == 4
   assert all(np.isfinite(x).all() for x in _leaves(state))
+
+
+def _scalars(workdir, tag):
+  """{step: value} of one TensorBoard scalar, read back from the event files."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  values = {}
+  for path in glob.glob(os.path.join(workdir, 'events.out.tfevents.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for v in event.summary.value:
+        if v.tag == tag:
+          values[event.step] = v.simple_value
+  return values
+
+
+def test_nonfinite_skip_drops_exactly_the_poisoned_updates_and_counts_them(
+    tmp_path, monkeypatch, caplog):
+  # Steps 3 and 5 (batches 2 and 4) get NaN data; every step is checkpointed.
+  config = toy2d.get_config('tiny')
+  config.train.num_steps = 6
+  config.train.on_nonfinite = 'skip'
+  config.log.checkpoint_every, config.log.keep_checkpoints = 1, 10
+  config.log.log_every = 2
+  poisoned_batches = {2, 4}
+  real_batch = toy.ToyMixture.batch
+
+  def poisoned(self, step, *a, **k):
+    batch = real_batch(self, step, *a, **k)
+    return {**batch, 'x': batch['x'] * np.nan} if step in poisoned_batches else batch
+  monkeypatch.setattr(toy.ToyMixture, 'batch', poisoned)
+  workdir = str(tmp_path)
+  with caplog.at_level(logging.INFO, logger='absl'):
+    final = train.train_and_evaluate(config, workdir)
+
+  game = train.create_game(config, (2,))
+  template = train.init_state(config, game, (2,))
+  ckpt = Checkpointer(workdir, 10)
+  assert ckpt.all_steps() == [1, 2, 3, 4, 5, 6]
+  saved = {t: ckpt.restore(template, t)[0] for t in ckpt.all_steps()}
+  ckpt.close()
+
+  def leaves(state):  # every field but step, with its path
+    return jax.tree_util.tree_leaves_with_path(state.replace(step=0))
+
+  for t in range(2, 7):
+    assert int(saved[t].step) == t  # the counter advances on every step
+    if t - 1 in poisoned_batches:
+      # The update of step t was dropped: the state is the one before it,
+      # bit for bit (params, both optimizer states, EMA, model state, rng).
+      for (path, a), b in zip(leaves(saved[t]), jax.tree.leaves(saved[t - 1].replace(step=0)),
+                              strict=True):
+        np.testing.assert_array_equal(a, b, err_msg=f'step {t}: {jax.tree_util.keystr(path)}')
+    else:
+      # A good step after it trains again: every player moves, and stays finite.
+      for player in saved[t].params:
+        moved = [not np.array_equal(a, b) for a, b in zip(
+            jax.tree.leaves(saved[t].params[player]),
+            jax.tree.leaves(saved[t - 1].params[player]), strict=True)]
+        assert all(moved), (t, player, moved)
+      assert all(np.isfinite(x).all() for x in jax.tree.leaves(saved[t]))
+  for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(saved[6]), strict=True):
+    np.testing.assert_array_equal(a, b)
+
+  # The count: the progress line of step t shows the updates skipped up to t;
+  # TensorBoard's train/skipped_steps the same.
+  lines = {int(m.group(1)): m.group(0) for r in caplog.records
+           if (m := re.match(r'step (\d+)/6 .*', r.getMessage()))}
+  assert sorted(lines) == [2, 4, 6], lines
+  assert 'skipped' not in lines[2], lines[2]
+  assert lines[4].endswith('  skipped 1'), lines[4]
+  assert lines[6].endswith('  skipped 2'), lines[6]
+  assert _scalars(workdir, 'train/skipped_steps') == {2: 0.0, 4: 1.0, 6: 2.0}
 
 
 @pytest.mark.parametrize('override,message', [
