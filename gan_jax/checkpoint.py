@@ -86,15 +86,14 @@ class Checkpointer:
     return {_path(p): (tuple(m.shape), str(m.dtype))
             for p, m in jax.tree_util.tree_leaves_with_path(tree)}
 
-  def check_fits(self, template: TrainState, step: int) -> None:
-    """Raises CheckpointLayoutError unless ``step`` holds arrays of the template's shapes.
-
-    Reads only the checkpoint's metadata. A checkpoint of the older two-player
-    layout is left to the conversion in ``restore``.
+  def check_fits(self, template: TrainState, step: int) -> bool:
+    """Whether ``step`` has the older two-player layout (converted by ``restore``);
+    otherwise raises CheckpointLayoutError unless it holds arrays of the
+    template's shapes. Reads only the checkpoint's metadata.
     """
     saved = self._saved_shapes(step)
     if any(k.startswith('g_params/') for k in saved):
-      return
+      return True
     now = {_path(p): (tuple(np.shape(x)), str(np.asarray(x).dtype)) for p, x in
            jax.tree_util.tree_leaves_with_path(flax.serialization.to_state_dict(template))}
     diff = [f'{k} (saved {saved.get(k, ("absent",))[0]}, now {now.get(k, ("absent",))[0]})'
@@ -104,6 +103,7 @@ class Checkpointer:
           f'checkpoint step {step} in {self.directory} holds other arrays than this run: '
           + ', '.join(diff[:3]) + (f' and {len(diff) - 3} more' if len(diff) > 3 else '')
           + '; use another --workdir (nothing was moved or overwritten)')
+    return False
 
   def save(self, state: TrainState, meta: dict | None = None) -> None:
     """Writes ``state`` and a JSON ``meta`` dict at step ``state.step``; blocks."""
@@ -131,32 +131,22 @@ class Checkpointer:
     when ``template`` is an unconditional game of the same shapes; otherwise
     CheckpointLayoutError.
     """
-    self.check_fits(template, step)
+    if self.check_fits(template, step):
+      return self._restore_legacy(template, step)
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct,
                             flax.serialization.to_state_dict(template))
-    try:
-      restored = self.manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
-    except Exception as error:  # pylint: disable=broad-except
-      legacy = self._restore_legacy(template, step)
-      if legacy is None:
-        raise error
-      return legacy
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     meta = dict(restored['meta'])
     if state_digest(restored['state']) != meta.get('state_sha256'):
       raise ValueError('its contents do not match the checksum written with it')
     return flax.serialization.from_state_dict(template, restored['state']), meta
 
-  def _restore_legacy(self, template: TrainState, step: int):
-    """The state of a pre-task checkpoint, converted; None if ``step`` is not one."""
-    try:
-      raw = self.manager.restore(step, args=ocp.args.Composite(
-          state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-    except Exception:  # pylint: disable=broad-except
-      return None  # unreadable either way: the caller reports the first error
+  def _restore_legacy(self, template: TrainState, step: int) -> tuple[TrainState, dict]:
+    """The state of a pre-task checkpoint (fields g_params, ...), converted."""
+    raw = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
     old, meta = raw['state'], dict(raw['meta'])
-    if not isinstance(old, dict) or 'g_params' not in old:
-      return None
     where = f'checkpoint step {step} in {self.directory}'
     if state_digest(old) != meta.get('state_sha256'):
       raise ValueError('its contents do not match the checksum written with it')
