@@ -16,7 +16,7 @@ from absl import logging
 from gan_jax import parallel, visualize
 from gan_jax.errors import ConfigError
 from gan_jax.evaluation import evaluators as evaluators_lib
-from gan_jax.seeds import mean_and_stderr, seed_slice, unstack_seeds
+from gan_jax.seeds import Seeds, mean_and_stderr, unstack_seeds
 from gan_jax.workdir import write_json
 
 
@@ -116,10 +116,10 @@ class SampleGrids:
     sample: the jitted (state, inputs) -> samples.
     inputs: the fixed inputs (``build.fixed_inputs``).
     real_preview: real points drawn under generated ones (point data), or None.
-    seeds: the run's seeds (a file per seed at the end of a multi-seed run).
+    seeds: the run's ``Seeds`` (a file per seed at the end of a multi-seed run).
   """
 
-  def __init__(self, sample, inputs, real_preview, seeds: list[int]):
+  def __init__(self, sample, inputs, real_preview, seeds: Seeds):
     self.sample, self.inputs, self.real_preview = sample, inputs, real_preview
     self.seeds = seeds
 
@@ -129,17 +129,14 @@ class SampleGrids:
 
     Call on every process (the sampler may span devices); process 0 writes.
     """
-    if all_seeds:
-      drawn = unstack_seeds(state)
-    else:
-      drawn = [seed_slice(state, 0) if len(self.seeds) > 1 else state]
+    drawn = unstack_seeds(state) if all_seeds else [self.seeds.first(state)]
     fakes = [parallel.to_host(self.sample(one, self.inputs)) for one in drawn]
     if not lead:
       return
     picture = None
     for i, fake in enumerate(fakes):
       picture = visualize.sample_picture(fake, self.real_preview, f'step {step}')
-      suffix = f'_seed{self.seeds[i]}' if all_seeds and len(self.seeds) > 1 else ''
+      suffix = f'_seed{self.seeds.seeds[i]}' if all_seeds and self.seeds.many else ''
       visualize.save_png(picture, os.path.join(workdir, name.replace('.png', f'{suffix}.png')))
     writer.add_image('samples', picture, step, dataformats='HWC')
 

@@ -14,6 +14,8 @@ from gan_jax.errors import ConfigError
 # Fields whose change does not change the steps already taken (a run may be
 # extended by raising train.num_steps, or get other evaluators).
 OBSERVATION_ONLY = ('log.', 'eval.', 'train.num_steps')
+# What a field missing from an older saved config meant.
+_DEFAULTS = {'task': 'unconditional'}
 
 
 def prepare(workdir: str) -> None:
@@ -57,8 +59,6 @@ def run_defining(config_dict: dict) -> dict:
     flat.setdefault(key, default)
   return flat
 
-
-_DEFAULTS = {'task': 'unconditional'}
 
 
 def check_same_run(saved: dict, config) -> None:
