@@ -117,11 +117,13 @@ class SampleGrids:
     inputs: the fixed inputs (``build.fixed_inputs``).
     real_preview: real points drawn under generated ones (point data), or None.
     seeds: the run's ``Seeds`` (a file per seed at the end of a multi-seed run).
+    columns: the image grid's width (``Task.grid_columns``); None = square.
   """
 
-  def __init__(self, sample, inputs, real_preview, seeds: Seeds):
+  def __init__(self, sample, inputs, real_preview, seeds: Seeds,
+               columns: int | None = None):
     self.sample, self.inputs, self.real_preview = sample, inputs, real_preview
-    self.seeds = seeds
+    self.seeds, self.columns = seeds, columns
 
   def save(self, state, workdir: str, writer, step: int, name: str, lead: bool,
            all_seeds: bool = False) -> None:
@@ -135,7 +137,8 @@ class SampleGrids:
       return
     picture = None
     for i, fake in enumerate(fakes):
-      picture = visualize.sample_picture(fake, self.real_preview, f'step {step}')
+      picture = visualize.sample_picture(fake, self.real_preview, f'step {step}',
+                                         self.columns)
       suffix = f'_seed{self.seeds.seeds[i]}' if all_seeds and self.seeds.many else ''
       visualize.save_png(picture, os.path.join(workdir, name.replace('.png', f'{suffix}.png')))
     writer.add_image('samples', picture, step, dataformats='HWC')

@@ -101,4 +101,4 @@ def make_sampler(game: steps.Game):
 def fixed_inputs(config, game: steps.Game) -> dict[str, jax.Array]:
   """The one batch of sampler inputs that every sample grid of a run is drawn from."""
   rng = jax.random.PRNGKey(config.seed + _FIXED_INPUTS_OFFSET)
-  return jax.tree.map(jnp.asarray, game.task.sample_inputs(rng, config.log.num_samples))
+  return jax.tree.map(jnp.asarray, game.task.grid_inputs(rng, config.log.num_samples))

