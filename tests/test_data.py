@@ -3,9 +3,15 @@
 import ml_collections
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from gan_jax.data import create_dataset, images, toy
+
+NEEDS_TFDS = 'needs the [tfds] extra: pip install -e ".[tfds]"'
+
+
+def _tfds():
+  """tensorflow_datasets, or the test is skipped naming the extra that installs it."""
+  return pytest.importorskip('tensorflow_datasets', reason=NEEDS_TFDS)
 
 
 def _cfg(**kw):
@@ -65,6 +71,7 @@ def test_label_filter_that_leaves_nothing_is_an_error():
 
 
 def test_tfds_path_with_mock_data_and_resizing():
+  tfds = _tfds()
   with tfds.testing.mock_data(num_examples=12):
     ds = create_dataset(_cfg(source='tfds', name='mnist'), seed=0, image_size=32)
   assert len(ds) == 12 and ds.sample_shape == (32, 32, 1)
@@ -74,6 +81,7 @@ def test_tfds_path_with_mock_data_and_resizing():
 
 
 def test_auto_falls_back_to_embedded_offline_quickly(monkeypatch, tmp_path):
+  _tfds()
   import time
   monkeypatch.setattr(images, '_download_host_answers', lambda timeout=3.0: False)
   start = time.perf_counter()
@@ -84,6 +92,7 @@ def test_auto_falls_back_to_embedded_offline_quickly(monkeypatch, tmp_path):
 
 
 def test_unprepared_dataset_offline_is_a_clear_error(monkeypatch, tmp_path):
+  _tfds()
   monkeypatch.setattr(images, '_download_host_answers', lambda timeout=3.0: False)
   with pytest.raises(images.DataError, match="data.name='cifar10' is not prepared.*no network"):
     create_dataset(_cfg(source='tfds', name='cifar10', tfds_data_dir=str(tmp_path)),
@@ -91,7 +100,8 @@ def test_unprepared_dataset_offline_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_unknown_dataset_and_embedded_misuse():
-  with pytest.raises(images.DataError, match="data.name='not_a_dataset'"):
-    create_dataset(_cfg(source='tfds', name='not_a_dataset'), seed=0, image_size=28)
   with pytest.raises(images.DataError, match="data.source='embedded' has only MNIST"):
     create_dataset(_cfg(source='embedded', name='cifar10'), seed=0, image_size=28)
+  _tfds()
+  with pytest.raises(images.DataError, match="data.name='not_a_dataset'"):
+    create_dataset(_cfg(source='tfds', name='not_a_dataset'), seed=0, image_size=28)
