@@ -1,11 +1,13 @@
-"""Summarises finished runs as a Markdown table, from their TensorBoard events.
+"""Summarises finished runs as a Markdown table, from their metrics.jsonl.
 
     python experiments/run_summary.py runs/dcgan runs/digit7
     python experiments/run_summary.py --eval runs/dcgan runs/digit7
 
 Prints one row per workdir: config, data, steps, median steps/s over the run
 (compilation excluded: the first logging interval is dropped), wall-clock
-time, and the final losses and D outputs. With --eval it prints instead, per
+time, and the final losses and D outputs, all read from the training scalars
+the run appends to ``<workdir>/metrics.jsonl`` at every log step (no
+TensorFlow or TensorBoard needed). With --eval it prints instead, per
 workdir, the evaluations made during training (eval.jsonl) beside the
 real-vs-real floor (eval_floor.json) and the step kept as best (best.json).
 The README's tables are this script's output.
@@ -13,49 +15,44 @@ The README's tables are this script's output.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import numpy as np
 
-import numpy as np  # pylint: disable=g-import-not-at-top
+METRICS_LOG = 'metrics.jsonl'  # gan_jax.actions.METRICS_LOG, without importing JAX
 
 
-def read_scalars(workdir: str) -> dict[str, list[tuple[int, float, float]]]:
-  """{tag: [(step, wall_time, value), ...]} from every event file in workdir."""
-  from tensorflow.compat.v1 import train as tf_train  # pylint: disable=g-import-not-at-top
-  scalars: dict[str, list] = {}
-  from tensorflow import errors  # pylint: disable=g-import-not-at-top
-  for path in sorted(glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))):
-    try:
-      for event in tf_train.summary_iterator(path):
-        for value in event.summary.value:
-          if value.HasField('simple_value'):
-            scalars.setdefault(value.tag, []).append(
-                (event.step, event.wall_time, value.simple_value))
-    except errors.DataLossError:  # the last record of a run still writing
-      pass
-  return scalars
+def read_metrics(workdir: str) -> list[dict]:
+  """The records of <workdir>/metrics.jsonl in step order, skipping a torn last line."""
+  records = []
+  with open(os.path.join(workdir, METRICS_LOG)) as f:
+    for line in f:
+      try:
+        records.append(json.loads(line))
+      except json.JSONDecodeError:  # the last line of a run killed while writing
+        pass
+  return sorted(records, key=lambda r: r['step'])
 
 
 def summarise(workdir: str) -> dict:
-  s = read_scalars(workdir)
+  """One row: model, data, last step, median steps/s, minutes, final losses and D outputs."""
+  records = read_metrics(workdir)
   with open(os.path.join(workdir, 'config.json')) as f:
     config = json.load(f)
   with open(os.path.join(workdir, 'data.json')) as f:
     data = json.load(f)['description']
-  rates = [v for _, _, v in s['train/steps_per_sec'][1:]] or [s['train/steps_per_sec'][0][2]]
-  last = {k: v[-1][2] for k, v in s.items()}
-  walls = [w for _, w, _ in s['train/d_loss']]
+  rates = [r['steps_per_sec'] for r in records[1:]] or [records[0]['steps_per_sec']]
+  walls = [r['time'] for r in records]
+  last = records[-1]
   return {
       'workdir': workdir, 'model': config['model']['name'], 'data': data,
-      'steps': s['train/d_loss'][-1][0],
+      'steps': last['step'],
       'steps_per_sec': float(np.median(rates)),
       'minutes': (max(walls) - min(walls)) / 60,
-      'd_loss': last['train/d_loss'], 'g_loss': last['train/g_loss'],
-      'd_real': last['train/d_real'], 'd_fake': last['train/d_fake'],
+      'd_loss': last['d_loss'], 'g_loss': last['g_loss'],
+      'd_real': last['d_real'], 'd_fake': last['d_fake'],
   }
 
 

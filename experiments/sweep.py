@@ -15,7 +15,7 @@ A run is finished when ``<workdir>/checkpoints/<train.num_steps>/`` exists; a
 re-run of the sweep skips finished runs and re-launches the others, which
 resume from their latest checkpoint. At the end, ``results.csv`` and
 ``results.md`` in the sweep dir hold one row per run: its overrides, its final
-losses and D outputs, steps/s and minutes (from its TensorBoard events, by
+losses and D outputs, steps/s and minutes (from its ``metrics.jsonl``, by
 ``experiments/run_summary.py``), and the last record of its ``eval.jsonl``.
 
 From the repo root::
@@ -45,7 +45,6 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
-import glob
 import hashlib
 import importlib.util
 import itertools
@@ -382,8 +381,8 @@ def write_slurm(runs: list[Run], config_spec: str, extra: Sequence[str], sweep_d
 # ------------------------------------------------------------------ results
 
 def _file_key(workdir: str) -> list:
-  paths = sorted(glob.glob(os.path.join(workdir, 'events.out.tfevents.*')))
-  paths += [os.path.join(workdir, f) for f in ('config.json', 'eval.jsonl')]
+  paths = [os.path.join(workdir, f) for f in (run_summary.METRICS_LOG, 'config.json',
+                                                'eval.jsonl')]
   return [[os.path.basename(p), s.st_size, s.st_mtime_ns]
           for p in paths if (s := _stat(p))]
 
@@ -396,14 +395,14 @@ def _stat(path: str):
 
 
 def _metrics(run: Run) -> dict:
-  """The run's final metrics and last eval record; {} if it wrote no events.
+  """The run's final metrics and last eval record; {} if it logged no step yet.
 
-  run_summary reads the events with TensorFlow, which takes seconds to
-  import, so each row is cached in the workdir next to the key of the files
-  it came from and recomputed only when they change.
+  Each row is cached in the workdir next to the key of the files it came
+  from (name, size, mtime) and recomputed only when they change, so a sweep
+  of many runs is collected in well under a second.
   """
   key = _file_key(run.workdir)
-  if not any(name.startswith('events.') for name, *_ in key):
+  if not any(name == run_summary.METRICS_LOG for name, *_ in key):
     return {}
   cache = os.path.join(run.workdir, SUMMARY_CACHE)
   try:

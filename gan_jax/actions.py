@@ -38,18 +38,35 @@ def nonfinite_report(history: list[dict], first_step: int) -> str | None:
   return None
 
 
+METRICS_LOG = 'metrics.jsonl'
+
+
 class Progress:
-  """Progress lines (each player's loss, D outputs, norms, steps/s, ETA) and TensorBoard scalars.
+  """Progress lines (each player's loss, D outputs, norms, steps/s, ETA), TensorBoard, metrics.jsonl.
+
+  Every log step gives the same scalars three ways: the progress line, the
+  TensorBoard scalars ``train/<key>`` (several seeds: the mean, plus
+  ``train/<key>_stderr`` and ``seed<i>/<key>``), and one JSON line of
+  ``<workdir>/metrics.jsonl`` holding each of those tags' values under the
+  tag without ``train/``, plus 'step' and 'time' (Unix seconds)::
+
+    {"d_loss": 0.69, "d_real": 0.5, ..., "skipped_steps": 0, "step": 50,
+     "steps_per_sec": 3.5, "time": 1764590000.0}
+
+  Readers need neither TensorFlow nor TensorBoard (experiments/run_summary.py,
+  gan_jax/plot.py).
 
   Args:
     num_steps, start: the run's last and first step.
     writer: a tensorboardX SummaryWriter, or None (not process 0).
     prefixes: the players' metric prefixes in the order the line shows them.
+    metrics_path: where to append the JSON lines, or None (not process 0).
   """
 
   def __init__(self, num_steps: int, start: int, writer, prefixes=('d', 'g'),
-               verbose: bool = True):
+               verbose: bool = True, metrics_path: str | None = None):
     self.num_steps, self.writer, self.verbose = num_steps, writer, verbose
+    self.metrics_path = metrics_path
     self.prefixes = tuple(prefixes)
     self.tick, self.tick_step = time.perf_counter(), start
     self.skipped = 0
@@ -70,8 +87,16 @@ class Progress:
     eta = (self.num_steps - done) / max(rate, 1e-9)
     if self.verbose:  # only process 0 prints progress
       logging.info('%s', self.line(summary, done, rate, eta))
+    scalars = self.scalars(summary, rate)
     if self.writer:
-      self._write(summary, done, rate)
+      for tag, value in scalars.items():
+        self.writer.add_scalar(tag, value, done)
+    if self.metrics_path:
+      # One write of one line in append mode: a reader (or a crash) sees whole
+      # lines, at most a torn last one, which readers skip.
+      evaluators_lib.append_jsonl(self.metrics_path, {
+          'step': done, 'time': time.time(),
+          **{tag.removeprefix('train/'): value for tag, value in scalars.items()}})
 
   def line(self, summary, done: int, rate: float, eta: float) -> str:
     stats = {k: mean_and_stderr(v) for k, v in summary.items()}
@@ -95,18 +120,21 @@ class Progress:
       parts.append(f'skipped {self.skipped}')
     return '  '.join(parts)
 
-  def _write(self, summary, done: int, rate: float) -> None:
+  def scalars(self, summary, rate: float) -> dict[str, float]:
+    """{TensorBoard tag: value} of one log step (the finite flags left out)."""
+    out = {}
     for k, values in summary.items():
       if k.startswith('finite'):
         continue
       mean, stderr = mean_and_stderr(values)
-      self.writer.add_scalar(f'train/{k}', mean, done)
+      out[f'train/{k}'] = mean
       if np.ndim(values):  # several seeds: each one, and the standard error
-        self.writer.add_scalar(f'train/{k}_stderr', stderr, done)
+        out[f'train/{k}_stderr'] = stderr
         for i, v in enumerate(values):
-          self.writer.add_scalar(f'seed{i}/{k}', float(v), done)
-    self.writer.add_scalar('train/steps_per_sec', rate, done)
-    self.writer.add_scalar('train/skipped_steps', self.skipped, done)
+          out[f'seed{i}/{k}'] = float(v)
+    out['train/steps_per_sec'] = float(rate)
+    out['train/skipped_steps'] = self.skipped
+    return out
 
 
 class SampleGrids:

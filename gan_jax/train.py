@@ -22,11 +22,12 @@ from absl import logging
 from tensorboardX import SummaryWriter
 
 from gan_jax import config_checks, models, parallel, steps, workdir as workdir_lib
-from gan_jax.actions import Evaluation, Progress, SampleGrids, nonfinite_report
+from gan_jax.actions import METRICS_LOG, Evaluation, Progress, SampleGrids, nonfinite_report
 from gan_jax.build import create_game, fixed_inputs, init_state, make_sampler
 from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
 from gan_jax.errors import ConfigError, DataError, NonFiniteError
+from gan_jax.evaluation.evaluators import EVAL_LOG
 from gan_jax.seeds import Seeds
 from gan_jax.state import TrainState
 
@@ -101,6 +102,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   writer = SummaryWriter(workdir) if lead else None
   start = int(np.max(parallel.to_host(par.get_state(state).step)))
+  metrics_path = os.path.join(workdir, METRICS_LOG)
+  if lead:
+    # Steps after the checkpoint run again: their old lines would be doubled.
+    for name in (METRICS_LOG, EVAL_LOG):
+      if dropped := workdir_lib.drop_records_after(os.path.join(workdir, name), start):
+        logging.info('Dropped %d lines of %s beyond step %d (they run again).',
+                     dropped, name, start)
   evaluation.start(workdir, writer, lead, start)
   # Real points drawn under the generated ones in 2-D scatter plots / 1-D histograms.
   real_preview = (dataset.batch(0, 2048)[dataset.sample_key]
@@ -110,7 +118,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   meta = {'config': config_json, 'data': dataset.description}
   history, last_saved = [], (ckpt.all_steps() or [None])[-1]
   progress = Progress(t.num_steps, start, writer,
-                      prefixes=[game.prefix(p) for p in game.task.order], verbose=lead)
+                      prefixes=[game.prefix(p) for p in game.task.order], verbose=lead,
+                      metrics_path=metrics_path if lead else None)
   with workdir_lib.stop_requests() as stop:
     for step in range(start, t.num_steps):
       local = seeds.batch(datasets, step, per_step, process, num_processes)

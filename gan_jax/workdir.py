@@ -39,6 +39,35 @@ def write_json(path: str, obj) -> None:
   os.replace(tmp, path)
 
 
+def drop_records_after(path: str, step: int) -> int:
+  """Keeps only the JSON lines of ``path`` whose 'step' is <= ``step``; returns how many went.
+
+  A resumed run repeats the steps after its checkpoint, so the lines it
+  logged past that step before it stopped would be there twice. Lines that
+  do not parse (a torn last line of a killed run) go too, so the next append
+  starts on a line of its own. The file is rewritten to a temporary file and
+  renamed only if something goes: a crash leaves the old file or the new one.
+  """
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    lines = f.readlines()
+  kept = []
+  for line in lines:
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if line.endswith('\n') and isinstance(record, dict) and record.get('step', 0) <= step:
+      kept.append(line)
+  if len(kept) < len(lines):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+      f.writelines(kept)
+    os.replace(tmp, path)
+  return len(lines) - len(kept)
+
+
 def run_defining(config_dict: dict) -> dict:
   """The config fields that change the run's numbers (all but logging), flattened.
 
