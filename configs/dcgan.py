@@ -85,6 +85,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # this '<eval entry>/<metric>' so far ('' = off); best_mode: min | max.
   config.log.best_metric = 'features/fid'
   config.log.best_mode = 'min'
+  # At the end of the run, PNG curves (losses, D outputs, gradient norms,
+  # evaluator metrics against their floor) and samples.gif of the grids into
+  # <workdir>/plots/; `python -m gan_jax.plot --workdir=...` redraws them.
+  config.log.plots = True
 
   # Evaluators by name (gan_jax/evaluation/evaluators.py): type, every (steps;
   # 0 = only at the end, -1 = off) and the type's options. Results go to

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import flax.serialization
 import jax
@@ -22,6 +23,7 @@ from absl import logging
 from tensorboardX import SummaryWriter
 
 from gan_jax import config_checks, models, parallel, steps, workdir as workdir_lib
+from gan_jax import plot as plot_lib
 from gan_jax.actions import METRICS_LOG, Evaluation, Progress, SampleGrids, nonfinite_report
 from gan_jax.build import create_game, fixed_inputs, init_state, make_sampler
 from gan_jax.checkpoint import Checkpointer, state_digest
@@ -43,6 +45,20 @@ def _load_data(config, seeds: Seeds):
     raise DataError(f'data: {len(dataset)} examples are fewer than train.batch_size '
                     f'x train.d_steps = {per_step}; lower train.batch_size')
   return dataset, seeds.datasets(dataset), per_step
+
+
+def _plot(workdir: str) -> None:
+  """<workdir>/plots/: curves of metrics.jsonl and eval.jsonl, and the grids as a GIF."""
+  tick = time.perf_counter()
+  try:
+    written = plot_lib.plot_workdir(workdir)
+  except Exception as e:  # pylint: disable=broad-except
+    # The run itself is done and saved; a figure that cannot be drawn must not
+    # turn it into a failure (python -m gan_jax.plot redraws them).
+    logging.warning('Plots not written: %s: %s', type(e).__name__, e)
+    return
+  logging.info('Plots (%.1f s): %s', time.perf_counter() - tick,
+               ', '.join(os.path.relpath(p, workdir) for p in written))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -161,6 +177,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     grids.save(final, workdir, writer, end, 'samples_final.png', lead, all_seeds=True)
   if writer:
     writer.close()
+  if lead and not stop and config.log.get('plots', True):
+    _plot(workdir)
   evaluation.close()
   ckpt.close()
   return final
