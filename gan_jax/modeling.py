@@ -13,16 +13,16 @@ import jax
 from jax import lax
 
 
-def apply_model(model: nn.Module, params, model_state, x, train: bool = True):
-  """Runs ``model`` and returns (output, updated model state).
+def apply_model(model: nn.Module, params, model_state, *inputs, train: bool = True):
+  """Runs ``model(*inputs, train=train)`` and returns (output, updated model state).
 
   ``model_state`` is {collection: tree} (BatchNorm statistics, spectral
   normalisation's vectors); with ``train`` those collections are mutable.
   """
   variables = {'params': params, **model_state}
   if not model_state:
-    return model.apply(variables, x, train=train), model_state
-  out, new_state = model.apply(variables, x, train=train,
+    return model.apply(variables, *inputs, train=train), model_state
+  out, new_state = model.apply(variables, *inputs, train=train,
                                mutable=list(model_state))
   return out, dict(new_state)
 

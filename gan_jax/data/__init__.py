@@ -54,6 +54,10 @@ def validate_config(d) -> None:
   if not isinstance(d.image_size, numbers.Integral) or d.image_size < 0:
     raise ConfigError(f'data.image_size={d.image_size!r}; must be an integer >= 0 '
                       '(0 = the size the model makes)')
+  per_class = d.get('examples_per_class', 0)
+  if isinstance(per_class, bool) or not isinstance(per_class, numbers.Integral) or per_class < 0:
+    raise ConfigError(f'data.examples_per_class={per_class!r}; must be an integer >= 0 '
+                      '(0 = all)')
   for digit in d.digits:
     if isinstance(digit, bool) or not isinstance(digit, numbers.Integral) or digit < 0:
       raise ConfigError(f'data.digits={tuple(d.digits)!r}; must be labels >= 0, e.g. (7,)')

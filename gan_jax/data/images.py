@@ -17,6 +17,11 @@ With the embedded digits, ``data.embedded_split`` picks which of them:
             augmentation experiment) test on, so a GAN trained on 'train'
             never sees them.
 
+``data.examples_per_class`` k > 0 keeps k images of each class (labelled
+data only): the first k of each class in a fixed order drawn from
+``SUBSET_SEED``, so that the subsets of different k are nested (the
+few-label data of experiments/augmentation.py).
+
 Images are held in memory as uint8, resized once at load, shuffled per epoch
 with a permutation seeded by (seed, epoch), and scaled to [-1, 1].
 """
@@ -37,6 +42,7 @@ SOURCES = ('auto', 'tfds', 'embedded')
 EMBEDDED_SPLITS = ('all', 'train', 'test')
 SPLIT_SEED = 0        # fixed: every classifier and GAN sees the same test digits
 TEST_PER_CLASS = 100  # 100 of each digit's 500 -> 1,000 test, 4,000 train
+SUBSET_SEED = 1       # the order in which data.examples_per_class keeps images
 # tfds downloads come from this host (its own mirror and most dataset URLs).
 _DOWNLOAD_HOST = ('storage.googleapis.com', 443)
 _OFFLINE_HINT = (
@@ -128,6 +134,13 @@ def embedded_subset(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
   keep = embedded_test_mask() if split == 'test' else ~embedded_test_mask()
   return images[keep], labels[keep]
+
+
+def per_class_subset(labels: np.ndarray, k: int) -> np.ndarray:
+  """Indices of the first k rows of each class in a fixed order (nested in k), sorted."""
+  rng = np.random.default_rng(SUBSET_SEED)
+  keep = [rng.permutation(np.flatnonzero(labels == c))[:k] for c in np.unique(labels)]
+  return np.sort(np.concatenate(keep))
 
 
 def _download_host_answers(timeout: float = 3.0) -> bool:
@@ -249,6 +262,18 @@ def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDa
     images = images[keep]
     description += f', labels {list(cfg.digits)}'
     labels = labels[keep]
+  per_class = cfg.get('examples_per_class', 0)
+  if per_class:
+    if labels is None:
+      raise DataError(f'data.examples_per_class={per_class} needs labels, but {cfg.name} '
+                      'has none')
+    counts = np.bincount(labels)
+    if counts[counts > 0].min() < per_class:
+      raise DataError(f'data.examples_per_class={per_class}, but the smallest class has '
+                      f'{counts[counts > 0].min()} images; use at most that')
+    keep = per_class_subset(labels, per_class)
+    images, labels = images[keep], labels[keep]
+    description += f', {per_class} per class'
   if image_size:
     images = _resize(images, image_size)
   description += f': {len(images)} images of {images.shape[1:]}'

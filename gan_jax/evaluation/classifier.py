@@ -28,7 +28,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
-from gan_jax.data.images import SPLIT_SEED, TEST_PER_CLASS, embedded_subset
+from gan_jax.data.images import SPLIT_SEED, TEST_PER_CLASS, embedded_subset  # noqa: F401 (re-exported)
 
 Params = Any
 IMAGE_SHAPE = (28, 28, 1)
@@ -236,8 +236,10 @@ class TrainedClassifier(NamedTuple):
 
 def train_classifier(seed: int = 0, num_steps: int = 500, batch_size: int = 128,
                      learning_rate: float = 2e-3, max_shift: int = 2,
-                     model: DigitCNN = DigitCNN()) -> TrainedClassifier:
-  """Trains ``model`` on the 4,000 training digits of ``digit_split``.
+                     model: DigitCNN = DigitCNN(), images=None,
+                     labels=None) -> TrainedClassifier:
+  """Trains ``model`` on ``images`` and ``labels`` (default: the 4,000 training
+  digits of ``digit_split``) and tests it on the 1,000 held-out digits.
 
   Adam on the mean softmax cross-entropy, the learning rate cosine-decayed to
   0 over ``num_steps``. Step t uses rows t*b..(t+1)*b of a per-epoch
@@ -253,12 +255,18 @@ def train_classifier(seed: int = 0, num_steps: int = 500, batch_size: int = 128,
     learning_rate: peak Adam learning rate.
     max_shift: random translation range in pixels (0 = none).
     model: the architecture.
+    images, labels: (N, 28, 28, 1) in [-1, 1] and (N,) ints: what to train on
+      (generated digits for the Classification Accuracy Score, few real ones
+      for the augmentation experiment); None = ``digit_split().train_*``.
 
   Returns:
     TrainedClassifier(params, accuracy on the 1,000 test digits, wall seconds).
   """
   data = digit_split()
-  train_x, train_y = jnp.asarray(data.train_images), jnp.asarray(data.train_labels)
+  if images is None:
+    images, labels = data.train_images, data.train_labels
+  train_x = jnp.asarray(images, jnp.float32)
+  train_y = jnp.asarray(labels, jnp.int32)
   num_train = train_x.shape[0]
   if not 1 <= batch_size <= num_train:
     raise ValueError(f'batch_size={batch_size} must be in [1, {num_train}]')

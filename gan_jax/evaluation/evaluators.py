@@ -30,13 +30,10 @@ result to ``<workdir>/eval.jsonl``.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import math
 import os
-import zlib
-from typing import Callable
 
 import jax
 import ml_collections
@@ -46,97 +43,17 @@ from absl import logging
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import ConfigError
 from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import conditional_metrics as cm
 from gan_jax.evaluation import feature_metrics as fm
 from gan_jax.evaluation import mode_metrics as mm
+from gan_jax.evaluation.base import (REAL_SET_SEED, DrawInputs, Evaluator, Results, SampleFn,
+                                     as_images, check_shape, fixed_real_split, floats,
+                                     shipped_classifier)
 from gan_jax.seeds import mean_and_stderr, unstack_seeds
 
-SampleFn = Callable[[object, dict], jax.Array]  # (state, inputs) -> (N, ...)
-# (rng, n) -> the sampler's inputs for n samples, e.g. {'z': (n, z_dim)}.
-DrawInputs = Callable[[jax.Array, int], dict]
-Results = dict[str, float]
-
-# The real reference sets do not depend on the run's seed, so that runs with
-# different seeds are scored against the same real digits.
-REAL_SET_SEED = 0
 BEST_FILE = 'best.json'
 BEST_DIR = 'best'  # best_checkpointer writes <workdir>/best/checkpoints/<step>
 EVAL_LOG = 'eval.jsonl'
-
-
-@functools.cache
-def _shipped_classifier() -> classifier_lib.DigitClassifier:
-  return classifier_lib.load_classifier()
-
-
-def _as_images(uint8_images: np.ndarray) -> np.ndarray:
-  """uint8 (N, H, W, C) -> float32 in [-1, 1], the GAN data's scaling."""
-  return np.asarray(uint8_images, np.float32) / 127.5 - 1.0
-
-
-class Evaluator:
-  """Base class: draws samples from a generator and scores them.
-
-  Subclasses set ``self.floor`` (the metrics of a real set, same size as the
-  generated one) in their constructor and implement ``score``.
-
-  Attributes:
-    name: the entry's name in ``config.eval``; prefixes the metrics.
-    every: period in steps; 0 = only at the end of training.
-    num_samples: N, the number of generated samples scored.
-    floor: {metric: value} for real data scored the same way.
-  """
-  floor: Results
-
-  def __init__(self, name: str, draw_inputs: DrawInputs, seed: int, *, every: int,
-               num_samples: int, batch_size: int = 500):
-    self.name, self.draw_inputs, self.every = name, draw_inputs, every
-    self.num_samples, self.batch_size = num_samples, min(batch_size, num_samples)
-    # A key per (seed, evaluator name): evaluators draw different z.
-    self.rng = jax.random.fold_in(jax.random.PRNGKey(seed), zlib.crc32(name.encode()))
-
-  def due(self, step: int, final: bool = False) -> bool:
-    """True at multiples of ``every`` and, if ``final``, at the last step."""
-    return final or (self.every > 0 and step % self.every == 0)
-
-  def generate(self, sample_fn: SampleFn, state, rng: jax.Array | None = None) -> np.ndarray:
-    """(num_samples, ...) samples on the host, drawn ``batch_size`` at a time.
-
-    Batch i uses ``draw_inputs(fold_in(rng, i), batch_size)`` (for the
-    unconditional task z_i ~ N(0, I) of shape (batch_size, z_dim)); every
-    batch has the same shape, so a jitted sampler compiles once, and the
-    surplus of the last batch is dropped.
-    """
-    rng = self.rng if rng is None else rng
-    out = []
-    for i in range(-(-self.num_samples // self.batch_size)):
-      inputs = self.draw_inputs(jax.random.fold_in(rng, i), self.batch_size)
-      out.append(np.asarray(sample_fn(state, inputs), np.float32))
-    return np.concatenate(out)[:self.num_samples]
-
-  def score(self, samples: np.ndarray) -> Results:
-    """{metric: float} of (num_samples, ...) samples (generated, or real for the floor)."""
-    raise NotImplementedError
-
-  def run(self, sample_fn: SampleFn, state, rng: jax.Array | None = None) -> Results:
-    """Scores ``num_samples`` samples of ``sample_fn(state, inputs)``; see ``generate``."""
-    return self.score(self.generate(sample_fn, state, rng))
-
-
-def _check_shape(name: str, kind: str, shape, expected, hint: str) -> None:
-  if tuple(shape) != tuple(expected):
-    raise ConfigError(f'eval.{name}: type {kind!r} needs samples of shape '
-                      f'{tuple(expected)}; the data has {tuple(shape)}. {hint}')
-
-
-def _fixed_real_split(images: np.ndarray, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-  """Two disjoint sets of n real images (float, [-1, 1]) from a fixed permutation."""
-  if 2 * n > len(images):
-    raise ConfigError(
-        f'eval.{name}: num_samples={n} needs 2 x {n} real images for the reference '
-        f'set and the real-vs-real floor, but the data has {len(images)}; use '
-        f'num_samples <= {len(images) // 2}')
-  perm = np.random.default_rng(REAL_SET_SEED).permutation(len(images))
-  return _as_images(images[perm[:n]]), _as_images(images[perm[n:2 * n]])
 
 
 class ImageFeatures(Evaluator):
@@ -169,12 +86,12 @@ class ImageFeatures(Evaluator):
                kid_subsets=100, batch_size=500):
     super().__init__(name, draw_inputs, seed, every=every, num_samples=num_samples,
                      batch_size=batch_size)
-    _check_shape(name, 'image_features', dataset.sample_shape, classifier_lib.IMAGE_SHAPE,
+    check_shape(name, 'image_features', dataset.sample_shape, classifier_lib.IMAGE_SHAPE,
                  "The digit classifier reads 28x28x1 digits; for 28x28x3 Stacked "
                  "MNIST use type 'stacked_mnist'.")
     self.kid_subsets = kid_subsets
-    self.classifier = _shipped_classifier()
-    reference, other = _fixed_real_split(dataset.images, num_samples, name)
+    self.classifier = shipped_classifier()
+    reference, other = fixed_real_split(dataset.images, num_samples, name)
     self.ref_features = self._features(reference)
     self.ref_moments = fm.gaussian_moments(self.ref_features)
     self.floor = self.score(other)
@@ -192,7 +109,7 @@ class ImageFeatures(Evaluator):
     pr = fm.precision_recall(self.ref_features, feats)
     dc = fm.density_coverage(self.ref_features, feats)
     labels = mm.label_histogram_stats(np.argmax(probs, axis=1), classifier_lib.NUM_CLASSES)
-    return _floats(
+    return floats(
         fid=fm.frechet_distance_from_moments(*fm.gaussian_moments(feats), *self.ref_moments),
         kid=kid.mean, kid_std=kid.std, precision=pr.precision, recall=pr.recall,
         density=dc.density, coverage=dc.coverage,
@@ -228,7 +145,7 @@ class MixtureModes(Evaluator):
 
   def score(self, samples):
     m = mm.mode_coverage(samples, self.mixture.means, self.mixture.std)
-    return _floats(modes=m.modes_captured, hq_percent=m.high_quality_percent,
+    return floats(modes=m.modes_captured, hq_percent=m.high_quality_percent,
                    reverse_kl=m.reverse_kl)
 
 
@@ -251,27 +168,25 @@ class StackedMNISTModes(Evaluator):
                batch_size=1000):
     super().__init__(name, draw_inputs, seed, every=every, num_samples=num_samples,
                      batch_size=batch_size)
-    _check_shape(name, 'stacked_mnist', dataset.sample_shape, (28, 28, 3),
+    check_shape(name, 'stacked_mnist', dataset.sample_shape, (28, 28, 3),
                  "Use the Stacked MNIST data (data.name='stacked_mnist').")
-    self.classifier = _shipped_classifier()
+    self.classifier = shipped_classifier()
     perm = np.random.default_rng(REAL_SET_SEED).permutation(len(dataset.images))
-    self.floor = self.score(_as_images(dataset.images[perm[:num_samples]]))
+    self.floor = self.score(as_images(dataset.images[perm[:num_samples]]))
 
   def score(self, samples):
     triples = classifier_lib.predict_stacked_digits(self.classifier, samples)
     result = mm.stacked_mnist_modes(triples)
-    return _floats(modes=result.num_seen, kl=result.kl_to_uniform)
+    return floats(modes=result.num_seen, kl=result.kl_to_uniform)
 
 
 EVALUATORS: dict[str, type[Evaluator]] = {
     'image_features': ImageFeatures,
     'mixture_modes': MixtureModes,
     'stacked_mnist': StackedMNISTModes,
+    'class_conditional': cm.ClassConditional,
+    'cas': cm.ClassificationAccuracyScore,
 }
-
-
-def _floats(**values) -> Results:
-  return {k: float(v) for k, v in values.items()}
 
 
 def _options(cls: type[Evaluator]) -> list[str]:

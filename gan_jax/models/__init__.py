@@ -4,7 +4,9 @@ Each entry builds a generator/discriminator pair of flax.linen modules from
 explicit fields of the model config. Names: see ``MODELS``. Options for any
 discriminator that has them: ``model.d_spectral_norm`` (dcgan and mlp) and
 ``model.pack`` (PacGAN, every model); ``model.dtype`` (float32 | bfloat16)
-for the DCGANs.
+for the DCGANs. ``create_conditional_models`` wraps a pair into G(z, y) and
+D(x, y) by ``model.g_conditioning`` and ``model.d_conditioning`` (see
+conditional.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import ml_collections
 from gan_jax import validation
 from gan_jax.errors import ConfigError
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_jax.models.conditional import (D_CONDITIONINGS, G_CONDITIONINGS,
+                                        ConditionalDiscriminator, ConditionalGenerator)
 from gan_jax.models.dirac import DiracDiscriminator, DiracGenerator, SAMPLE_SHAPE
 from gan_jax.models.layers import CONV_TRANSPOSE_IMPLS
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
@@ -145,6 +149,33 @@ def create_models(cfg: ml_collections.ConfigDict, sample_shape,
   return generator, discriminator
 
 
+def create_conditional_models(cfg: ml_collections.ConfigDict, sample_shape, num_classes: int,
+                              axis_name: str | None = None) -> ModelPair:
+  """(G(z, y), D(x, y)) for K = ``num_classes`` classes, built around ``create_models``.
+
+  ``model.g_conditioning`` ('concat' | 'cbn'), ``model.d_conditioning``
+  ('projection' | 'acgan' | 'concat') and ``model.label_dim`` pick the
+  conditioning; see models/conditional.py.
+  """
+  if cfg.name == 'scalar_dirac' or cfg.get('pack', 1) > 1:
+    raise ConfigError(f'a class-conditional task needs model.name in '
+                      f"{[n for n in MODELS if n != 'scalar_dirac']} and model.pack=1; got "
+                      f'model.name={cfg.name!r}, model.pack={cfg.get("pack", 1)}')
+  generator, discriminator = create_models(cfg, sample_shape, axis_name)
+  g_cond = cfg.get('g_conditioning', 'concat')
+  d_cond = cfg.get('d_conditioning', 'projection')
+  if g_cond == 'cbn':
+    if not isinstance(generator, DCGANGenerator):
+      raise ConfigError(f"model.g_conditioning='cbn' needs a generator with BatchNorm, but "
+                        f"model.name={cfg.name!r}; allowed: {list(DTYPE_MODELS)} (or "
+                        "model.g_conditioning='concat')")
+    generator = generator.clone(num_classes=num_classes)
+  if d_cond != 'concat':
+    discriminator = discriminator.clone(return_features=True)
+  return (ConditionalGenerator(generator, num_classes, g_cond, cfg.get('label_dim', 32)),
+          ConditionalDiscriminator(discriminator, num_classes, d_cond))
+
+
 def validate_config(m) -> None:
   """Raises ConfigError for the first invalid field of ``config.model``."""
   validation.choice('model.name', m.name, MODELS)
@@ -167,3 +198,7 @@ def validate_config(m) -> None:
   for w in list(m.g_hidden) + list(m.d_hidden):
     validation.positive('model.g_hidden/d_hidden entries', w, numbers.Integral)
   validation.choice('model.output_activation', m.output_activation, ('none', 'tanh'))
+  validation.choice('model.g_conditioning', m.get('g_conditioning', 'concat'), G_CONDITIONINGS)
+  validation.choice('model.d_conditioning', m.get('d_conditioning', 'projection'),
+                    D_CONDITIONINGS)
+  validation.positive('model.label_dim', m.get('label_dim', 32), numbers.Integral)

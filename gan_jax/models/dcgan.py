@@ -18,14 +18,44 @@ from gan_jax.models.layers import ConvTranspose, maybe_spectral_norm
 dcgan_init = nn.initializers.normal(stddev=0.02)
 
 
-def _batch_norm(train: bool, axis_name: str | None, dtype: Any) -> nn.BatchNorm:
+def _scale_init(key, shape, dtype=jnp.float32):
+  return 1.0 + dcgan_init(key, shape, dtype)
+
+
+def _batch_norm(train: bool, axis_name: str | None, dtype: Any, affine: bool = True,
+                name: str | None = None) -> nn.BatchNorm:
   # PyTorch-style BatchNorm (momentum 0.1 on the running stats, eps 1e-5),
   # scale initialised N(1, 0.02) as in the DCGAN paper's reference code.
   # Statistics are reduced in float32 whatever ``dtype`` the output has.
   return nn.BatchNorm(
       use_running_average=not train, momentum=0.9, epsilon=1e-5,
-      scale_init=lambda k, s, d=jnp.float32: 1.0 + dcgan_init(k, s, d),
-      axis_name=axis_name, dtype=dtype)
+      use_scale=affine, use_bias=affine, scale_init=_scale_init,
+      axis_name=axis_name, dtype=dtype, name=name)
+
+
+class ConditionalBatchNorm(nn.Module):
+  """BatchNorm whose scale and offset are looked up per class (Dumoulin et al. 2017).
+
+  y = gamma[label] * (x - mean) / sqrt(var + eps) + beta[label], the
+  statistics over the batch as in ``_batch_norm`` (running averages in eval
+  mode); gamma starts at 1 + N(0, 0.02) and beta at 0, as DCGAN's BatchNorm.
+
+  x (B, ..., C), labels (B,) int in [0, num_classes) -> (B, ..., C).
+  """
+  num_classes: int
+  axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, labels: jax.Array, train: bool = True) -> jax.Array:
+    channels = x.shape[-1]
+    x = _batch_norm(train, self.axis_name, self.dtype, affine=False, name='norm')(x)
+    gamma = nn.Embed(self.num_classes, channels, embedding_init=_scale_init, name='scale')
+    beta = nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.zeros,
+                    name='offset')
+    per_row = (x.shape[0],) + (1,) * (x.ndim - 2) + (channels,)
+    return (x * gamma(labels).reshape(per_row).astype(x.dtype)
+            + beta(labels).reshape(per_row).astype(x.dtype))
 
 
 class DCGANGenerator(nn.Module):
@@ -49,6 +79,8 @@ class DCGANGenerator(nn.Module):
     dtype: computation dtype (``model.dtype``): float32, or bfloat16 for the
       matmuls and convolutions on accelerators. Params stay float32 and the
       output is float32.
+    num_classes: > 0 makes every BatchNorm a ``ConditionalBatchNorm`` on the
+      ``labels`` (B,) passed to the call (``model.g_conditioning = 'cbn'``).
   """
   base_size: int
   features: Sequence[int]
@@ -60,13 +92,21 @@ class DCGANGenerator(nn.Module):
   conv_transpose_impl: str = 'auto'
   axis_name: str | None = None
   dtype: Any = jnp.float32
+  num_classes: int = 0
+
+  def _norm(self, x, train, labels):
+    if not self.num_classes:
+      return _batch_norm(train, self.axis_name, self.dtype)(x)
+    return ConditionalBatchNorm(self.num_classes, self.axis_name, self.dtype)(
+        x, labels, train)
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool = True,
+               labels: jax.Array | None = None) -> jax.Array:
     x = nn.Dense(self.base_size * self.base_size * self.features[0],
                  use_bias=False, kernel_init=dcgan_init, dtype=self.dtype)(z)
     x = x.reshape(z.shape[0], self.base_size, self.base_size, self.features[0])
-    x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
+    x = nn.relu(self._norm(x, train, labels))
     out_features = (*self.features[1:], self.out_channels)
     for i, (features, stride) in enumerate(zip(out_features, self.strides)):
       is_output = i == len(out_features) - 1
@@ -75,7 +115,7 @@ class DCGANGenerator(nn.Module):
           padding=self.padding, use_bias=is_output and self.out_bias,
           kernel_init=dcgan_init, impl=self.conv_transpose_impl, dtype=self.dtype)(x)
       if not is_output:
-        x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
+        x = nn.relu(self._norm(x, train, labels))
     return jnp.tanh(x).astype(jnp.float32)
 
 
@@ -99,9 +139,10 @@ class DCGANDiscriminator(nn.Module):
   axis_name: str | None = None
   spectral_norm: bool = False
   dtype: Any = jnp.float32
+  return_features: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = True):
     for i, (features, stride) in enumerate(zip(self.features, self.strides)):
       conv = nn.Conv(features, (self.kernel_size,) * 2, (stride, stride),
                      padding=self.padding, use_bias=i == 0 and self.in_bias,
@@ -110,6 +151,7 @@ class DCGANDiscriminator(nn.Module):
       if i > 0:
         x = _batch_norm(train, self.axis_name, self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
-    x = x.reshape(x.shape[0], -1)
+    phi = x.reshape(x.shape[0], -1)
     dense = nn.Dense(1, use_bias=self.out_bias, kernel_init=dcgan_init, dtype=self.dtype)
-    return maybe_spectral_norm(dense, self.spectral_norm, train)(x)[:, 0].astype(jnp.float32)
+    logits = maybe_spectral_norm(dense, self.spectral_norm, train)(phi)[:, 0].astype(jnp.float32)
+    return (logits, phi.astype(jnp.float32)) if self.return_features else logits

@@ -46,14 +46,18 @@ class MLPDiscriminator(nn.Module):
   Attributes:
     hidden: widths of the hidden layers.
     spectral_norm: spectrally normalise every dense layer.
+    return_features: return (logits (B,), phi (B, hidden[-1])), phi the last
+      hidden layer (for the conditional heads, models/conditional.py).
   """
   hidden: Sequence[int]
   spectral_norm: bool = False
+  return_features: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = True):
     dense = lambda width: maybe_spectral_norm(nn.Dense(width), self.spectral_norm, train)
     x = x.reshape(x.shape[0], -1)
     for width in self.hidden:
       x = nn.leaky_relu(dense(width)(x), 0.2)
-    return dense(1)(x)[:, 0]
+    logits = dense(1)(x)[:, 0]
+    return (logits, x) if self.return_features else logits

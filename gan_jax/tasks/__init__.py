@@ -3,6 +3,8 @@
 ``config.task`` names the game (default 'unconditional', so configs written
 before tasks existed keep working):
   unconditional    the primer's G(z) against D(x) (tasks/unconditional.py).
+  conditional      class-conditional G(z, y) against D(x, y) on labelled
+                   images: projection, ACGAN or concatenation (conditional.py).
   toy_conditional  G(z, y) and D(x, y) on a labelled 2-D mixture (y = the
                    mode index): the worked example of README "Add a task".
   toy_cycle        four players: G_ab, G_ba between two 2-D mixtures, D_a,
@@ -16,11 +18,12 @@ from typing import Callable
 
 from gan_jax import validation
 from gan_jax.errors import ConfigError
-from gan_jax.tasks import toy_conditional, toy_cycle, unconditional
+from gan_jax.tasks import conditional, toy_conditional, toy_cycle, unconditional
 from gan_jax.tasks.base import Player, Task
 
 TASKS: dict[str, Callable[..., Task]] = {
     'unconditional': unconditional.from_config,
+    'conditional': conditional.from_config,
     'toy_conditional': toy_conditional.from_config,
     'toy_cycle': toy_cycle.from_config,
 }
