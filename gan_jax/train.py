@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 
 import flax.serialization
@@ -136,7 +137,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   progress = Progress(t.num_steps, start, writer,
                       prefixes=[game.prefix(p) for p in game.task.order], verbose=lead,
                       metrics_path=metrics_path if lead else None)
-  with workdir_lib.stop_requests() as stop:
+  multiprocess = num_processes > 1
+  with workdir_lib.stop_requests(multiprocess) as stop:
     for step in range(start, t.num_steps):
       local = seeds.batch(datasets, step, per_step, process, num_processes)
       state, metrics = train_step(state, par.put_batch(local))
@@ -144,6 +146,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         jax.block_until_ready(state)
       history.append(par.get_metrics(metrics))
       done = step + 1
+      if multiprocess and workdir_lib.agreed_stop(done):
+        stop.append(signal.SIGTERM)  # the same step on every process
       log_now = done % config.log.log_every == 0 or done == t.num_steps
       ckpt_now = done % config.log.checkpoint_every == 0 or done == t.num_steps or stop
       eval_now = evaluation.due(done) and not stop

@@ -103,11 +103,19 @@ def check_same_run(saved: dict, config) -> None:
 
 
 @contextlib.contextmanager
-def stop_requests():
+def stop_requests(multiprocess: bool = False):
   """Turns SIGTERM and SIGINT into a flag (a non-empty list) the loop checks between steps.
 
   Pre-emption arrives as SIGTERM: the loop then saves a checkpoint and
   returns normally, so no step is lost and nothing is half-written.
+
+  With several processes (``multiprocess``), each process would see the
+  signal at a step of its own, and a collective checkpoint started by some
+  processes only waits forever for the others. There SIGTERM is left to
+  JAX's preemption service (installed by ``jax.distributed.initialize``),
+  which tells every process; the loop asks ``agreed_stop(step)`` at every
+  step, True at the same step on all of them. SIGINT is handed to it as a
+  SIGTERM of this process.
   """
   requested = []
   def handler(signum, frame):
@@ -115,9 +123,33 @@ def stop_requests():
     logging.warning('Received %s: saving a checkpoint and stopping.',
                     signal.Signals(signum).name)
     requested.append(signum)
-  previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+
+  def to_jax(signum, frame):
+    del frame
+    logging.warning('Received %s: passed to JAX\'s preemption service, so that every '
+                    'process stops at the same step.', signal.Signals(signum).name)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+  if multiprocess:
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, to_jax)}
+  else:
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
   try:
     yield requested
   finally:
     for s, h in previous.items():
       signal.signal(s, h)
+
+
+def agreed_stop(step: int) -> bool:
+  """True at the same ``step`` on every process once any process got SIGTERM.
+
+  JAX's preemption service (``multihost_utils.reached_preemption_sync_point``):
+  it takes the largest step any process had reached when the notice spread,
+  plus one. Call it at every step, on every process, with the same steps.
+  """
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  if multihost_utils.reached_preemption_sync_point(step):
+    logging.warning('Pre-emption: every process stops at step %d.', step)
+    return True
+  return False
