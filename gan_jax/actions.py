@@ -7,11 +7,13 @@ between steps.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import numpy as np
 from absl import logging
+from tensorboardX import summary as tensorboardX_summary
 
 from gan_jax import parallel, visualize
 from gan_jax.errors import ConfigError
@@ -39,6 +41,34 @@ def nonfinite_report(history: list[dict], first_step: int) -> str | None:
 
 
 METRICS_LOG = 'metrics.jsonl'
+
+
+def flat_config(config_json: dict) -> dict[str, str | float | int | bool]:
+  """The config's leaf fields as {'optim.d_lr': 0.0002, ...}; lists and tuples as JSON text."""
+  flat = {}
+
+  def walk(prefix, node):
+    for k, v in node.items():
+      if isinstance(v, dict):
+        walk(f'{prefix}{k}.', v)
+      elif v is not None:
+        flat[f'{prefix}{k}'] = v if isinstance(v, (str, bool, int, float)) else json.dumps(v)
+  walk('', config_json)
+  return flat
+
+
+def log_hparams(writer, config_json: dict, metric_tags: list[str]) -> None:
+  """Writes the config to TensorBoard's HParams view: one hyperparameter per field.
+
+  The records go into the run's own event file (tensorboardX's
+  ``add_hparams`` would start a second run in a subfolder), so the view
+  shows this run's scalars ``metric_tags`` (e.g. 'train/d_loss') beside its
+  config, and a sweep's runs can be sorted and filtered by any field.
+  """
+  experiment, session_start, session_end = tensorboardX_summary.hparams(
+      flat_config(config_json), dict.fromkeys(metric_tags))
+  for record in (experiment, session_start, session_end):
+    writer.file_writer.add_summary(record)
 
 
 class Progress:

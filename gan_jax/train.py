@@ -25,7 +25,8 @@ from tensorboardX import SummaryWriter
 
 from gan_jax import config_checks, models, parallel, steps, workdir as workdir_lib
 from gan_jax import plot as plot_lib
-from gan_jax.actions import METRICS_LOG, Evaluation, Progress, SampleGrids, nonfinite_report
+from gan_jax.actions import (METRICS_LOG, Evaluation, Progress, SampleGrids, log_hparams,
+                             nonfinite_report)
 from gan_jax.build import create_game, fixed_inputs, init_state, make_sampler
 from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
@@ -118,6 +119,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                par.mode, par.num_devices, num_processes, t.batch_size)
 
   writer = SummaryWriter(workdir) if lead else None
+  if writer:
+    log_hparams(writer, config_json, [f'train/{game.prefix(p)}_loss' for p in game.task.order]
+                + ['train/d_real', 'train/d_fake']
+                + [f'eval/{k}' for k in evaluation.floor])
   start = int(np.max(parallel.to_host(par.get_state(state).step)))
   metrics_path = os.path.join(workdir, METRICS_LOG)
   if lead:

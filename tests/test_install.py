@@ -208,3 +208,31 @@ def test_tfds_tests_skip_with_a_reason_without_the_extra():
   reasons = re.findall(r'SKIPPED \[(\d+)\] tests/test_(?:data|train)\.py:\d+: (.*)', out)
   assert sum(int(n) for n, _ in reasons) == 6, out
   assert {why for _, why in reasons} == {'needs the [tfds] extra: pip install -e ".[tfds]"'}
+
+
+def test_the_config_is_in_tensorboards_hparams_view(cli_run):
+  workdir, _ = cli_run
+  from tensorboard.plugins.hparams import plugin_data_pb2  # pylint: disable=g-import-not-at-top
+  acc = event_accumulator.EventAccumulator(workdir)
+  acc.Reload()
+  content = acc.PluginTagToContent('hparams')
+  experiment = plugin_data_pb2.HParamsPluginData.FromString(
+      content['_hparams_/experiment']).experiment
+  start = plugin_data_pb2.HParamsPluginData.FromString(
+      content['_hparams_/session_start_info']).session_start_info
+  with open(os.path.join(workdir, 'config.json')) as f:
+    config = json.load(f)
+  leaves = {}
+  def walk(prefix, node):
+    for k, v in node.items():
+      walk(f'{prefix}{k}.', v) if isinstance(v, dict) else leaves.setdefault(prefix + k, v)
+  walk('', config)
+  assert {h.name for h in experiment.hparam_infos} == set(start.hparams) == set(leaves)
+  assert start.hparams['optim.d_lr'].number_value == leaves['optim.d_lr'] == 2e-4
+  assert start.hparams['train.batch_size'].number_value == 8
+  assert start.hparams['train.loss'].string_value == 'non_saturating'
+  assert start.hparams['data.source'].string_value == 'embedded'
+  assert start.hparams['model.g_hidden'].string_value == '[256, 256]'
+  assert start.hparams['log.plots'].bool_value is True
+  assert [m.name.tag for m in experiment.metric_infos] == [
+      'train/d_loss', 'train/g_loss', 'train/d_real', 'train/d_fake']
