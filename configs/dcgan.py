@@ -89,6 +89,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # evaluator metrics against their floor) and samples.gif of the grids into
   # <workdir>/plots/; `python -m gan_jax.plot --workdir=...` redraws them.
   config.log.plots = True
+  # Trace this many train steps (after the first, which compiles) with
+  # jax.profiler into <workdir>/profile/ (TensorBoard/XProf and Perfetto
+  # formats); 0 = off.
+  config.log.profile_steps = 0
 
   # Evaluators by name (gan_jax/evaluation/evaluators.py): type, every (steps;
   # 0 = only at the end, -1 = off) and the type's options. Results go to

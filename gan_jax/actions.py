@@ -7,10 +7,12 @@ between steps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 
+import jax
 import numpy as np
 from absl import logging
 from tensorboardX import summary as tensorboardX_summary
@@ -165,6 +167,48 @@ class Progress:
     out['train/steps_per_sec'] = float(rate)
     out['train/skipped_steps'] = self.skipped
     return out
+
+
+PROFILE_DIR = 'profile'
+
+
+class Profile:
+  """A ``jax.profiler`` trace of ``num_steps`` train steps into <workdir>/profile/ (log.profile_steps).
+
+  The trace starts after the run's first step, which compiles, and each
+  traced step is a ``StepTraceAnnotation('train', step_num=<step>)``. It is
+  written in TensorBoard's profile layout (plugins/profile/<time>/*.xplane.pb,
+  for the profile plugin or XProf) and as perfetto_trace.json.gz (open it at
+  ui.perfetto.dev). Process 0 only; a no-op when ``num_steps`` is 0.
+  """
+
+  def __init__(self, workdir: str, start: int, num_steps: int, lead: bool):
+    self.dir = os.path.join(workdir, PROFILE_DIR)
+    # Steps are numbered by their result (``done``): start + 1 compiles.
+    self.first, self.last = start + 2, start + 1 + num_steps
+    self.on = lead and num_steps > 0
+    self.tracing = False
+
+  def step(self, done: int):
+    """Context manager around the train step that makes step ``done``."""
+    if not self.on or not self.first <= done <= self.last:
+      return contextlib.nullcontext()
+    if not self.tracing:
+      jax.profiler.start_trace(self.dir, create_perfetto_trace=True)
+      self.tracing = True
+    return jax.profiler.StepTraceAnnotation('train', step_num=done)
+
+  def after(self, done: int, state) -> None:
+    """Ends the trace after its last step (waiting for the device work it launched)."""
+    if self.tracing and done >= self.last:
+      jax.block_until_ready(state)
+      self.stop()
+
+  def stop(self) -> None:
+    if self.tracing:
+      jax.profiler.stop_trace()
+      self.tracing = False
+      logging.info('Profile of steps %d-%d written to %s.', self.first, self.last, self.dir)
 
 
 class SampleGrids:

@@ -32,6 +32,7 @@ def _validate_loop(config) -> None:
   for field in _LOOP_SIZES:
     section, name = field.split('.')
     validation.positive(field, config[section][name], numbers.Integral)
+  validation.at_least_zero('log.profile_steps', config.log.get('profile_steps', 0))
 
 
 def _validate_across(config, num_devices: int) -> None:

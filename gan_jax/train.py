@@ -25,8 +25,8 @@ from tensorboardX import SummaryWriter
 
 from gan_jax import config_checks, models, parallel, steps, workdir as workdir_lib
 from gan_jax import plot as plot_lib
-from gan_jax.actions import (METRICS_LOG, Evaluation, Progress, SampleGrids, log_hparams,
-                             nonfinite_report)
+from gan_jax.actions import (METRICS_LOG, Evaluation, Profile, Progress, SampleGrids,
+                             log_hparams, nonfinite_report)
 from gan_jax.build import create_game, fixed_inputs, init_state, make_sampler
 from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
@@ -142,15 +142,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   progress = Progress(t.num_steps, start, writer,
                       prefixes=[game.prefix(p) for p in game.task.order], verbose=lead,
                       metrics_path=metrics_path if lead else None)
+  profile = Profile(workdir, start, config.log.get('profile_steps', 0), lead)
   multiprocess = num_processes > 1
   with workdir_lib.stop_requests(multiprocess) as stop:
     for step in range(start, t.num_steps):
       local = seeds.batch(datasets, step, per_step, process, num_processes)
-      state, metrics = train_step(state, par.put_batch(local))
+      with profile.step(step + 1):
+        state, metrics = train_step(state, par.put_batch(local))
       if block_each_step:
         jax.block_until_ready(state)
       history.append(par.get_metrics(metrics))
       done = step + 1
+      profile.after(done, state)
       if multiprocess and workdir_lib.agreed_stop(done):
         stop.append(signal.SIGTERM)  # the same step on every process
       log_now = done % config.log.log_every == 0 or done == t.num_steps
@@ -177,6 +180,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if stop:
         logging.warning('Stopped at step %d; the same command resumes from here.', done)
         break
+  profile.stop()  # a run that ended inside the traced steps
   final = par.get_state(state)
   end = int(np.max(parallel.to_host(final.step)))
   logging.info('Process %d ends at step %d, state sha256 %s.', process, end,

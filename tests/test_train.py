@@ -45,6 +45,7 @@ def test_tiny_dcgan_writes_grids_events_checkpoint_and_resumes(tmp_path):
           'config.json', 'data.json'} <= set(files)
   assert glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
+  assert 'profile' not in files  # log.profile_steps = 0: off
 
   # Same command, more steps: resumes at 4 and ends equal to an unbroken run.
   config.train.num_steps = 6
@@ -217,3 +218,23 @@ def test_workdir_of_another_run_is_refused(tmp_path):
   config.optim.g_lr = 1e-3
   with pytest.raises(ConfigError, match=r'differing fields: optim.g_lr \(saved 0.0001, now 0.001\)'):
     train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_profile_steps_traces_exactly_those_steps(tmp_path):
+  import gzip, json  # pylint: disable=g-import-not-at-top,multiple-imports
+  config = toy2d.get_config('tiny')
+  config.train.num_steps = 6
+  config.log.profile_steps = 3
+  train.train_and_evaluate(config, str(tmp_path))
+  [run] = glob.glob(str(tmp_path / 'profile' / 'plugins' / 'profile' / '*'))
+  names = os.listdir(run)
+  assert 'perfetto_trace.json.gz' in names and any(n.endswith('.xplane.pb') for n in names)
+  [trace] = [n for n in names if n.endswith('.trace.json.gz')]
+  with gzip.open(os.path.join(run, trace)) as f:
+    events = json.load(f)['traceEvents']
+  # Steps 2, 3, 4: the first step (which compiles) is left out.
+  assert sorted(int(e['args']['step_num']) for e in events if e.get('name') == 'train') == [
+      2, 3, 4]
+  config.log.profile_steps = -1
+  with pytest.raises(ConfigError, match=r'log.profile_steps=-1; must be a number in \[0, inf\)'):
+    train.train_and_evaluate(config, str(tmp_path / 'bad'))
