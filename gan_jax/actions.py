@@ -12,6 +12,7 @@ import json
 import os
 import time
 
+import flax.linen as nn
 import jax
 import numpy as np
 from absl import logging
@@ -167,6 +168,38 @@ class Progress:
     out['train/steps_per_sec'] = float(rate)
     out['train/skipped_steps'] = self.skipped
     return out
+
+
+MODEL_SUMMARY = 'model_summary.txt'
+
+
+def model_summary(task, example: dict) -> str:
+  """flax's ``tabulate`` of every player: each layer's inputs, outputs and parameters.
+
+  ``tabulate`` needs each module's call arguments; they are the ones
+  ``task.init(rng, example)`` gives each player, recorded by a flax method
+  interceptor during a shape-only ``jax.eval_shape`` of it, so any task works.
+  """
+  calls = {}
+
+  def record(next_fun, args, kwargs, context):
+    module = context.module
+    if context.method_name == '__call__' and module.scope is not None and not module.scope.path:
+      for name, player in task.players.items():  # a top-level call: one of the players
+        if type(module) is type(player.module) and name not in calls:
+          calls[name] = (args, kwargs)
+          break
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda rng: task.init(rng, example), jax.random.PRNGKey(0))
+  tables = []
+  for name, (args, kwargs) in calls.items():
+    table = nn.tabulate(task.players[name].module, jax.random.PRNGKey(0), depth=1,
+                        console_kwargs={'width': 120, 'no_color': True,
+                                        'force_terminal': False})(*args, **kwargs)
+    tables.append(f'player {name}:\n{table}')
+  return '\n'.join(tables)
 
 
 PROFILE_DIR = 'profile'

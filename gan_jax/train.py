@@ -25,9 +25,9 @@ from tensorboardX import SummaryWriter
 
 from gan_jax import config_checks, models, parallel, steps, workdir as workdir_lib
 from gan_jax import plot as plot_lib
-from gan_jax.actions import (METRICS_LOG, Evaluation, Profile, Progress, SampleGrids,
-                             log_hparams, nonfinite_report)
-from gan_jax.build import create_game, fixed_inputs, init_state, make_sampler
+from gan_jax.actions import (METRICS_LOG, MODEL_SUMMARY, Evaluation, Profile, Progress,
+                             SampleGrids, log_hparams, model_summary, nonfinite_report)
+from gan_jax.build import create_game, example_batch, fixed_inputs, init_state, make_sampler
 from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
 from gan_jax.errors import ConfigError, DataError, NonFiniteError
@@ -47,6 +47,20 @@ def _load_data(config, seeds: Seeds):
     raise DataError(f'data: {len(dataset)} examples are fewer than train.batch_size '
                     f'x train.d_steps = {per_step}; lower train.batch_size')
   return dataset, seeds.datasets(dataset), per_step
+
+
+def _model_summary(game, dataset, workdir: str) -> None:
+  """Logs flax's table of each player's layers and parameters; also <workdir>/model_summary.txt."""
+  try:
+    summary = model_summary(game.task, example_batch(dataset))
+  except Exception as e:  # pylint: disable=broad-except
+    # An overview for people to read: a task whose modules it cannot trace
+    # still trains.
+    logging.warning('No model summary: %s: %s', type(e).__name__, e)
+    return
+  with open(os.path.join(workdir, MODEL_SUMMARY), 'w') as f:
+    f.write(summary + '\n')
+  logging.info('Players (flax tabulate; also in %s):\n%s', MODEL_SUMMARY, summary)
 
 
 def _plot(workdir: str) -> None:
@@ -117,6 +131,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                f' (x {t.num_seeds} seeds)' if seeds.many else '')
   logging.info('Parallel: %s over %d devices in %d processes; global batch %d.',
                par.mode, par.num_devices, num_processes, t.batch_size)
+  if lead:
+    _model_summary(game, dataset, workdir)
 
   writer = SummaryWriter(workdir) if lead else None
   if writer:

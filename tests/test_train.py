@@ -46,6 +46,16 @@ def test_tiny_dcgan_writes_grids_events_checkpoint_and_resumes(tmp_path):
   assert glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))
   assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['2', '4']
   assert 'profile' not in files  # log.profile_steps = 0: off
+  # flax's table of each player: its total of parameters is the state's.
+  with open(os.path.join(workdir, 'model_summary.txt')) as f:
+    summary = f.read()
+  for player, module in (('generator', 'DCGANGenerator'),
+                         ('discriminator', 'DCGANDiscriminator')):
+    table = summary.split(f'player {player}:')[1].split('player ')[0]
+    assert f'{module} Summary' in table
+    total = re.search(r'│\s*Total\s*│\s*([\d,]+) ', table).group(1)
+    assert int(total.replace(',', '')) == sum(
+        x.size for x in jax.tree.leaves(state.params[player])), (player, total)
 
   # Same command, more steps: resumes at 4 and ends equal to an unbroken run.
   config.train.num_steps = 6
