@@ -3,10 +3,12 @@
 Order of work: validate the config, load the data and build the task (so bad
 input fails before the workdir is touched), then create or resume the state,
 then run the jitted step, calling the periodic actions between steps:
-progress lines and TensorBoard scalars, sample grids from one fixed batch of
-sampler inputs, orbax checkpoints, and the evaluators of ``config.eval``
-(with the best checkpoint by ``log.best_metric``). Building lives in
-build.py, workdir policy in workdir.py, the actions in actions.py.
+progress lines, TensorBoard scalars and metrics.jsonl, sample grids from one
+fixed batch of sampler inputs, orbax checkpoints, and the evaluators of
+``config.eval`` (with the best checkpoint by ``log.best_metric``). At start-up
+process 0 also writes the players' tables (flax tabulate) and the config to
+TensorBoard's HParams view; at the end, the plots (plot.py). Building lives
+in build.py, workdir policy in workdir.py, the actions in actions.py.
 """
 
 from __future__ import annotations
