@@ -7,7 +7,9 @@ The primer's data augmentation, measured. For k labelled digits per class
 (k = 10, 50, 100, 400 of the 4,000 embedded training digits; nested subsets,
 ``data.examples_per_class``):
   1. a conditional GAN is trained on those k x 10 digits only (the runs of
-     experiments/sweeps/augmentation.py, through the sweep engine);
+     experiments/sweeps/augmentation.py, through the sweep engine; for
+     k = 400, i.e. all 4,000, the projection run of experiments/sweeps/cgan.py,
+     which has the same config and data);
   2. a fresh classifier is trained on
        real      the k x 10 real digits alone,
        real+GAN  them plus r x k x 10 digits drawn from that GAN (labels as
@@ -49,12 +51,15 @@ from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.seeds import mean_and_stderr
 
 SWEEP_FILE = os.path.join(ROOT, 'experiments', 'sweeps', 'augmentation.py')
+CGAN_SWEEP_FILE = os.path.join(ROOT, 'experiments', 'sweeps', 'cgan.py')
 MODEL = classifier_lib.DigitCNN(widths=(8, 16, 32), feature_dim=64)
 SAMPLE_KEY = 20_261_201  # the key of the generated digits
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('sweep_dir', os.path.join(ROOT, 'runs', 'sweeps', 'augmentation'),
                     'Where the GAN runs live (trained there if unfinished).')
+flags.DEFINE_string('cgan_sweep_dir', os.path.join(ROOT, 'runs', 'sweeps', 'cgan'),
+                    "experiments/sweeps/cgan.py's runs (k = 400: its projection run).")
 flags.DEFINE_integer('seeds', 5, 'Classifier seeds per cell.')
 flags.DEFINE_list('ratios', ['1', '4'], 'Generated digits per real digit added.')
 flags.DEFINE_integer('classifier_steps', 300, 'Adam steps of each classifier.')
@@ -138,27 +143,58 @@ def markdown(results: dict, gan_metrics: dict, minutes: float) -> str:
     g = gan_metrics[k]
     lines.append(f'| {k} | ' + ' | '.join(cells)
                  + f" | {100 * g['conditional/accuracy']:.1f} | {g['conditional/intra_fid']:.1f} |")
-  lines += ['', f'Took {minutes:.1f} minutes for the classifiers (the GANs not counted), '
+  lines += ['', verdict(results), '',
+            f'![held-out accuracy against k](figures/{os.path.basename(FLAGS.figure)})', '',
+            f'Took {minutes:.1f} minutes for the classifiers (the GANs not counted), '
             f'on {jax.devices()[0].device_kind}.', '']
   return '\n'.join(lines)
+
+
+def verdict(results: dict) -> str:
+  """Where adding GAN digits changed accuracy by more than 2 combined standard errors."""
+  said = []
+  for k in sorted(results, key=int):
+    base, base_se = mean_and_stderr(np.asarray(results[k]['real']))
+    for arm, values in results[k].items():
+      if not arm.startswith('real+GAN'):
+        continue
+      m, se = mean_and_stderr(np.asarray(values))
+      gap, noise = m - base, 2 * np.hypot(se, base_se)
+      word = 'helps' if gap > noise else 'hurts' if gap < -noise else 'makes no clear difference'
+      said.append(f'k={k}, {arm}: {word} ({100 * gap:+.1f} points, 2 s.e. = {100 * noise:.1f})')
+  return ('Verdict (a difference counts when it exceeds 2 combined standard errors): '
+          + '; '.join(said) + '.')
+
+
+def gan_runs() -> dict[int, str]:
+  """{k: workdir of the GAN trained on k digits per class}, training unfinished ones."""
+  workdirs = {}
+  for sweep_file, sweep_dir in ((SWEEP_FILE, FLAGS.sweep_dir),
+                                (CGAN_SWEEP_FILE, FLAGS.cgan_sweep_dir)):
+    config_spec, overrides = sweep_lib.load_sweep(sweep_file)
+    runs = sweep_lib.make_runs(config_spec, overrides, sweep_dir)
+    if sweep_file == CGAN_SWEEP_FILE:  # only the projection run: all 400 per class
+      runs = [r for r in runs if r.overrides['model.d_conditioning'] == 'projection']
+    failed = sweep_lib.run_all(runs, config_spec, ())
+    if failed:
+      raise SystemExit(f'error: GAN run(s) failed: {[r.name for r in failed]}')
+    for run in runs:
+      workdirs[run.overrides.get('data.examples_per_class', 400)] = run.workdir
+  return dict(sorted(workdirs.items()))
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   ratios = [int(r) for r in FLAGS.ratios]
-  config_spec, overrides = sweep_lib.load_sweep(SWEEP_FILE)
-  runs = sweep_lib.make_runs(config_spec, overrides, FLAGS.sweep_dir)
-  failed = sweep_lib.run_all(runs, config_spec, ())
-  if failed:
-    raise SystemExit(f'error: {len(failed)} GAN run(s) failed: {[r.name for r in failed]}')
+  workdirs = gan_runs()
   start = time.perf_counter()
   results, gan_metrics = {}, {}
-  for run in runs:
-    k = str(run.overrides['data.examples_per_class'])
-    real, generated = generated_digits(run.workdir, max(ratios) * 10 * int(k))
+  for per_class, workdir in workdirs.items():
+    k = str(per_class)
+    real, generated = generated_digits(workdir, max(ratios) * 10 * per_class)
     gan_metrics[k] = [r for r in evaluate.evaluators_lib.read_jsonl(
-        os.path.join(run.workdir, 'eval.jsonl')) if 'conditional/accuracy' in r][-1]
+        os.path.join(workdir, 'eval.jsonl')) if 'conditional/accuracy' in r][-1]
     results[k] = {}
     for arm, (x, y) in arms(real, generated, ratios).items():
       results[k][arm] = [held_out_accuracy(x, y, seed) for seed in range(FLAGS.seeds)]

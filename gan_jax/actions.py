@@ -253,12 +253,13 @@ class SampleGrids:
     real_preview: real points drawn under generated ones (point data), or None.
     seeds: the run's ``Seeds`` (a file per seed at the end of a multi-seed run).
     columns: the image grid's width (``Task.grid_columns``); None = square.
+    tag: the TensorBoard image tag.
   """
 
   def __init__(self, sample, inputs, real_preview, seeds: Seeds,
-               columns: int | None = None):
+               columns: int | None = None, tag: str = 'samples'):
     self.sample, self.inputs, self.real_preview = sample, inputs, real_preview
-    self.seeds, self.columns = seeds, columns
+    self.seeds, self.columns, self.tag = seeds, columns, tag
 
   def save(self, state, workdir: str, writer, step: int, name: str, lead: bool,
            all_seeds: bool = False) -> None:
@@ -276,7 +277,7 @@ class SampleGrids:
                                          self.columns)
       suffix = f'_seed{self.seeds.seeds[i]}' if all_seeds and self.seeds.many else ''
       visualize.save_png(picture, os.path.join(workdir, name.replace('.png', f'{suffix}.png')))
-    writer.add_image('samples', picture, step, dataformats='HWC')
+    writer.add_image(self.tag, picture, step, dataformats='HWC')
 
 
 class Evaluation:

@@ -98,6 +98,47 @@ def make_sampler(game: steps.Game):
   return sample
 
 
+def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
+  """Spherical interpolation of rows: (R, ...) x (R, ...) x (C,) -> (R, C, ...).
+
+  sin((1 - t) w) / sin(w) a + sin(t w) / sin(w) b, w the angle between the
+  flattened rows (White 2016: a Gaussian z keeps a typical norm along the
+  path, where a straight line would pass through the low-density centre);
+  linear where the rows are parallel.
+  """
+  flat_a, flat_b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+  cos = jnp.sum(flat_a * flat_b, -1) / (
+      jnp.linalg.norm(flat_a, axis=-1) * jnp.linalg.norm(flat_b, axis=-1))
+  omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))[:, None]
+  sin = jnp.sin(omega)
+  parallel = sin < 1e-6
+  safe = jnp.where(parallel, 1.0, sin)
+  wa = jnp.where(parallel, 1 - t, jnp.sin((1 - t) * omega) / safe)
+  wb = jnp.where(parallel, t, jnp.sin(t * omega) / safe)
+  out = wa[..., None] * flat_a[:, None] + wb[..., None] * flat_b[:, None]
+  return out.reshape(a.shape[0], t.shape[0], *a.shape[1:])
+
+
+def interpolation_inputs(config, game: steps.Game, rows: int = 8,
+                         cols: int = 10) -> dict[str, jax.Array]:
+  """rows x cols sampler inputs, row-major: row r walks from one draw of the
+  grid inputs to another (``slerp`` on float entries such as z; integer
+  entries such as labels are the start's, so a conditional task keeps row
+  r's class). Drawn from fixed keys, like ``fixed_inputs``."""
+  rng = jax.random.PRNGKey(config.seed + _FIXED_INPUTS_OFFSET + 1)
+  start, end = (game.task.grid_inputs(k, rows) for k in jax.random.split(rng))
+  t = jnp.linspace(0.0, 1.0, cols)
+
+  def walk(a, b):
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    if jnp.issubdtype(a.dtype, jnp.floating):
+      path = slerp(a, b, t)
+    else:
+      path = jnp.broadcast_to(a[:, None], (a.shape[0], cols, *a.shape[1:]))
+    return path.reshape(-1, *a.shape[1:])
+  return jax.tree.map(walk, start, end)
+
+
 def fixed_inputs(config, game: steps.Game) -> dict[str, jax.Array]:
   """The one batch of sampler inputs that every sample grid of a run is drawn from."""
   rng = jax.random.PRNGKey(config.seed + _FIXED_INPUTS_OFFSET)

@@ -211,3 +211,72 @@ def test_main_refuses_a_bad_conditioning_in_one_line_without_a_workdir(tmp_path)
   errors = [l for l in proc.stderr.splitlines() if 'model.d_conditioning' in l]
   assert len(errors) == 1 and "allowed" in errors[0], proc.stderr[-2000:]
   assert not workdir.exists()
+
+
+def test_a_short_acgan_run_draws_the_digits_it_is_asked_for(tmp_path):
+  # 300 steps of narrow DCGANs (~30 s on 2 cores): measured 48.5% of 200
+  # digits classified as the label asked for, against 10% by chance.
+  from gan_jax import train  # pylint: disable=g-import-not-at-top
+  from gan_jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  config = cgan.get_config('acgan')
+  config.train.num_steps = 300
+  config.model.g_width = config.model.d_width = 16
+  config.log.log_every, config.log.sample_every = 100, 300
+  config.log.checkpoint_every, config.log.best_metric = 300, ''
+  config.eval.cas.every, config.eval.conditional.every = -1, 0
+  config.eval.conditional.num_per_class = 20
+  train.train_and_evaluate(config, str(tmp_path))
+  record = evaluators.read_jsonl(str(tmp_path / 'eval.jsonl'))[-1]
+  assert record['step'] == 300
+  assert record['conditional/accuracy'] >= 0.3, record
+  assert (tmp_path / 'samples_final.png').exists()
+
+
+@pytest.mark.parametrize('model, size, g_cond, d_cond', [
+    ('mlp', 28, 'concat', 'projection'), ('mlp', 28, 'concat', 'acgan'),
+    ('mlp', 28, 'concat', 'concat'), ('dcgan_mnist', 28, 'cbn', 'projection'),
+    ('dcgan_mnist', 28, 'concat', 'acgan'), ('dcgan_mnist', 28, 'cbn', 'concat'),
+    ('dcgan64', 64, 'cbn', 'projection')])  # (the MLP has no BatchNorm for 'cbn')
+def test_every_model_takes_every_conditioning(model, size, g_cond, d_cond):
+  config = cgan.get_config('tiny')
+  config.model.name, config.model.g_conditioning, config.model.d_conditioning = (
+      model, g_cond, d_cond)
+  spec = build.DataSpec('image', (size, size, 1), 10)
+  game = build.create_game(config, spec)
+  state = build.init_state(config, game, spec)
+  rng = np.random.default_rng(0)
+  batch = {'image': rng.uniform(-1, 1, (10, size, size, 1)).astype(np.float32),
+           'label': np.arange(10, dtype=np.int32)}
+  new, metrics = jax.jit(steps.make_train_step(game, 'simultaneous'))(state, batch)
+  assert np.isfinite(metrics['d_loss']) and np.isfinite(metrics['g_loss'])
+  assert ('class_acc_real' in metrics) == (d_cond == 'acgan')
+  samples = build.make_sampler(game)(new, game.task.sample_inputs(jax.random.PRNGKey(0), 10))
+  assert samples.shape == (10, size, size, 1)
+  # The labels reach D's logit (projection, concat): the same images under
+  # other labels get other logits. ACGAN's logit ignores y by design: the
+  # labels enter only through the class loss of its head.
+  d = game.task.module('discriminator')
+  variables = {'params': new.params['discriminator'], **new.model_state['discriminator']}
+  logits, _ = d.apply(variables, batch['image'], batch['label'], train=False)
+  other, _ = d.apply(variables, batch['image'], (batch['label'] + 1) % 10, train=False)
+  assert np.allclose(logits, other) == (d_cond == 'acgan')
+
+
+def test_a_labelled_tfds_dataset_trains_by_name():
+  tfds = pytest.importorskip('tensorflow_datasets', reason='needs the [tfds] extra')
+  config = cgan.get_config('tiny')
+  config.data.source, config.data.embedded_split = 'tfds', 'all'
+  config.data.name = 'fashion_mnist'
+  with tfds.testing.mock_data(num_examples=200, policy=tfds.testing.MockPolicy.USE_CODE):
+    dataset = create_dataset(config.data, config.seed, 28)
+  assert dataset.num_classes == 10 and dataset.sample_shape == (28, 28, 1)
+  game = build.create_game(config, dataset)
+  state = build.init_state(config, game, dataset)
+  batch = dataset.batch(0, 10)
+  _, metrics = jax.jit(steps.make_train_step(game, 'simultaneous'))(state, batch)
+  assert np.isfinite(metrics['d_loss'])
+  # Its images may hold the held-out digits' kind of data: the held-out evaluators refuse it.
+  from gan_jax.evaluation import evaluators  # pylint: disable=g-import-not-at-top
+  config.eval.conditional.every = 10
+  with pytest.raises(ConfigError, match="embedded_split='train'"):
+    evaluators.create_evaluators(config.eval, dataset, game.task.sample_inputs, 0)
