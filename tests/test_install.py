@@ -238,10 +238,6 @@ def test_the_config_is_in_tensorboards_hparams_view(cli_run):
       'train/d_loss', 'train/g_loss', 'train/d_real', 'train/d_fake']
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gan_jax/data/images.py: data.source='auto' (the default) imports tensorflow_datasets "
-    'to ask whether MNIST is prepared, so a core install fails with ModuleNotFoundError '
-    'instead of falling back to the embedded digits'))
 def test_the_readme_train_command_works_without_the_tfds_extra(tmp_path):
   # The README's first command on a core install (tfds unimportable), shrunk by :tiny.
   blocked = ('import sys, runpy\n'

