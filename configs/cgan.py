@@ -51,7 +51,6 @@ def get_config(arg: str | None = None):
   config.task = 'conditional'
   config.data.source = 'embedded'
   config.data.embedded_split = 'train'
-  config.data.examples_per_class = 0  # k > 0: only k digits per class (nested subsets)
   config.model.g_width = config.model.d_width = 32
   # G(z, y) / D(x, y) (gan_jax/models/conditional.py):
   config.model.g_conditioning, config.model.d_conditioning = CONDITIONINGS[chosen[0]]

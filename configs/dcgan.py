@@ -30,6 +30,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.split = 'train'
   # embedded only: all (5,000) | train (the shipped classifier's 4,000) | test (its 1,000 held out)
   config.data.embedded_split = 'all'
+  config.data.examples_per_class = 0  # k > 0: keep k images per class (nested subsets); 0 = all
   config.data.digits = ()           # keep only these labels; () keeps all
   config.data.tfds_data_dir = ''    # '' = tfds default (~/tensorflow_datasets)
   config.data.image_size = 0        # 0 = the size the model makes

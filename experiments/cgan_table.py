@@ -102,11 +102,17 @@ def main(argv):
       '(Ravuri & Vinyals 2019). The floor row scores real digits the same way: the other '
       f"held-out half, and for CAS the same classifier trained on {10 * c['eval']['cas']['per_class']:,} "
       'real training digits. '
-      'One seed per row.',
+      'One seed per row; minutes of training (evaluations not counted) on 2 CPU cores '
+      'shared with other jobs.',
       '',
       *lines,
       '',
-      *[f'![{d}]({path})' for d, path in figures],
+      'Final grids from the fixed z: row r asks for digit r, column c uses the same z in '
+      'every row.',
+      '',
+      '| ' + ' | '.join(d for d, _ in figures) + ' |',
+      '|' + '---|' * len(figures),
+      '| ' + ' | '.join(f'![{d}]({path})' for d, path in figures) + ' |',
       '',
   ])
   with open(FLAGS.output, 'w') as f:

@@ -7,8 +7,9 @@ progress lines, TensorBoard scalars and metrics.jsonl, sample grids from one
 fixed batch of sampler inputs, orbax checkpoints, and the evaluators of
 ``config.eval`` (with the best checkpoint by ``log.best_metric``). At start-up
 process 0 also writes the players' tables (flax tabulate) and the config to
-TensorBoard's HParams view; at the end, the plots (plot.py). Building lives
-in build.py, workdir policy in workdir.py, the actions in actions.py.
+TensorBoard's HParams view; at the end, the latent interpolation grid and
+the plots (plot.py). Building lives in build.py, workdir policy in
+workdir.py, the actions in actions.py.
 """
 
 from __future__ import annotations
@@ -29,13 +30,17 @@ from gan_jax import config_checks, models, parallel, steps, workdir as workdir_l
 from gan_jax import plot as plot_lib
 from gan_jax.actions import (METRICS_LOG, MODEL_SUMMARY, Evaluation, Profile, Progress,
                              SampleGrids, log_hparams, model_summary, nonfinite_report)
-from gan_jax.build import create_game, example_batch, fixed_inputs, init_state, make_sampler
+from gan_jax.build import (create_game, example_batch, fixed_inputs, init_state,
+                           interpolation_inputs, make_sampler)
 from gan_jax.checkpoint import Checkpointer, state_digest
 from gan_jax.data import create_dataset
 from gan_jax.errors import ConfigError, DataError, NonFiniteError
 from gan_jax.evaluation.evaluators import EVAL_LOG
 from gan_jax.seeds import Seeds
 from gan_jax.state import TrainState
+
+# The latent interpolation grid at the end of a run (build.interpolation_inputs).
+INTERPOLATION_ROWS, INTERPOLATION_COLS = 10, 10
 
 __all__ = ['train_and_evaluate', 'create_game', 'init_state', 'make_sampler',
            'fixed_inputs', 'NonFiniteError']
@@ -206,6 +211,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if end == t.num_steps and (end > start or not os.path.exists(
       os.path.join(workdir, 'samples_final.png'))):
     grids.save(final, workdir, writer, end, 'samples_final.png', lead, all_seeds=True)
+    if len(dataset.sample_shape) == 3:  # images: a row per pair of z, walked in 10 steps
+      SampleGrids(sample, interpolation_inputs(config, game, INTERPOLATION_ROWS,
+                                               INTERPOLATION_COLS),
+                  None, seeds, columns=INTERPOLATION_COLS, tag='interpolation').save(
+                      final, workdir, writer, end, 'interpolation_final.png', lead)
   if writer:
     writer.close()
   if lead and not stop and config.log.get('plots', True):

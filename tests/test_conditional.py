@@ -230,6 +230,9 @@ def test_a_short_acgan_run_draws_the_digits_it_is_asked_for(tmp_path):
   assert record['step'] == 300
   assert record['conditional/accuracy'] >= 0.3, record
   assert (tmp_path / 'samples_final.png').exists()
+  # The latent interpolation grid: 10 rows (one per class) of 10 steps, 28 + 2 pixels each.
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  assert Image.open(tmp_path / 'interpolation_final.png').size == (302, 302)
 
 
 @pytest.mark.parametrize('model, size, g_cond, d_cond', [
