@@ -21,19 +21,18 @@ import sys
 
 import numpy as np
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # runs from a checkout without installing the package
+  sys.path.insert(0, ROOT)
+
+from gan_jax import jsonl  # pylint: disable=g-import-not-at-top  (no JAX import)
+
 METRICS_LOG = 'metrics.jsonl'  # gan_jax.actions.METRICS_LOG, without importing JAX
 
 
 def read_metrics(workdir: str) -> list[dict]:
   """The records of <workdir>/metrics.jsonl in step order, skipping a torn last line."""
-  records = []
-  with open(os.path.join(workdir, METRICS_LOG)) as f:
-    for line in f:
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError:  # the last line of a run killed while writing
-        pass
-  return sorted(records, key=lambda r: r['step'])
+  return jsonl.read(os.path.join(workdir, METRICS_LOG), by_step=True)
 
 
 def summarise(workdir: str) -> dict:

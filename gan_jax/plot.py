@@ -37,6 +37,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
+from gan_jax import jsonl
+
 METRICS_LOG = 'metrics.jsonl'  # gan_jax.actions.METRICS_LOG (not imported: that pulls in JAX)
 EVAL_LOG, EVAL_FLOOR = 'eval.jsonl', 'eval_floor.json'
 PLOTS_DIR = 'plots'
@@ -47,20 +49,6 @@ D_OUTPUTS = (('d_real', 'D(x)'), ('d_fake', 'D(G(z))'))
 
 class PlotError(ValueError):
   """The workdir holds nothing to plot; the message is one line naming it."""
-
-
-def read_jsonl(path: str) -> list[dict]:
-  """The JSON lines of ``path`` sorted by 'step', skipping a torn last line; [] if absent."""
-  if not os.path.exists(path):
-    return []
-  records = []
-  with open(path) as f:
-    for line in f:
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError:  # a run killed in the middle of a write
-        pass
-  return sorted(records, key=lambda r: r['step'])
 
 
 @dataclasses.dataclass
@@ -79,8 +67,8 @@ class Run:
       with open(path) as f:
         floor = json.load(f)
     return cls(name or os.path.basename(os.path.normpath(workdir)), workdir,
-               read_jsonl(os.path.join(workdir, METRICS_LOG)),
-               read_jsonl(os.path.join(workdir, EVAL_LOG)), floor)
+               jsonl.read(os.path.join(workdir, METRICS_LOG), by_step=True, missing_ok=True),
+               jsonl.read(os.path.join(workdir, EVAL_LOG), by_step=True, missing_ok=True), floor)
 
   def keys(self) -> list[str]:
     """The per-step scalar keys (not step, time, per-seed or stderr entries), in first-seen order."""

@@ -40,6 +40,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from gan_jax import jsonl
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import ConfigError
 from gan_jax.evaluation import classifier as classifier_lib
@@ -294,35 +295,8 @@ def run_due(evaluators: list[Evaluator], step: int, sample_fn: SampleFn, state,
   return results
 
 
-def append_jsonl(path: str, record: dict) -> None:
-  """Appends ``record`` as one JSON line; NaN and inf become null (strict JSON).
-
-  The line is written with one ``write`` call on a file opened for appending,
-  so concurrent readers see whole lines, and a crash leaves at most a last
-  line without its newline (readers should skip a line that does not parse).
-  """
-  def clean(v):
-    if isinstance(v, (float, np.floating)):
-      return float(v) if math.isfinite(v) else None
-    if isinstance(v, np.integer):
-      return int(v)
-    return v
-  line = json.dumps({k: clean(v) for k, v in record.items()}, sort_keys=True)
-  with open(path, 'a') as f:
-    f.write(line + '\n')
-    f.flush()
-
-
-def read_jsonl(path: str) -> list[dict]:
-  """The records of ``append_jsonl``'s file, skipping a torn last line."""
-  records = []
-  with open(path) as f:
-    for line in f:
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError:
-        logging.warning('Skipping a line of %s that is not JSON: %r', path, line[:80])
-  return records
+# The eval log's writer and reader (gan_jax/jsonl.py), under their old names.
+append_jsonl, read_jsonl = jsonl.append, jsonl.read
 
 
 MODES = ('min', 'max')
