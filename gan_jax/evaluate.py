@@ -44,7 +44,8 @@ config_flags.DEFINE_config_file(
     'eval_config', None, 'Config file whose get_config() returns the evaluators '
     '(a config.eval ConfigDict); default: the run\'s eval section, else those '
     'that suit the data.', lock_config=False)
-flags.mark_flags_as_required(['workdir'])
+# --workdir is checked in main, not marked required: other scripts import
+# this module's functions, and absl would demand the flag of them too.
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
@@ -138,6 +139,8 @@ def markdown_table(record: dict) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not FLAGS.workdir:
+    raise app.UsageError('--workdir is required: a training run\'s workdir')
   # orbax logs every restore at length; warnings (e.g. a damaged checkpoint
   # skipped) still show, and the results are printed.
   logging.set_verbosity(logging.WARNING)
