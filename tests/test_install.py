@@ -154,7 +154,7 @@ def test_tensorboard_reads_the_training_scalars(cli_run):
   tags = set(acc.Tags()['scalars'])
   assert {'train/d_loss', 'train/g_loss', 'train/d_real', 'train/d_fake',
           'train/d_grad_norm', 'train/g_grad_norm', 'train/steps_per_sec'} <= tags
-  assert acc.Tags()['images'] == ['samples']
+  assert sorted(acc.Tags()['images']) == ['interpolation', 'samples']
   # The values equal the progress lines' (printed to 4 decimals), step by step.
   printed = {int(m.group(1)): (float(m.group(2)), float(m.group(3)))
              for m in re.finditer(r'step (\d+)/4  d_loss ([\d.]+)  g_loss ([\d.]+)',
