@@ -46,7 +46,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from experiments import sweep as sweep_lib
-from gan_jax import evaluate
+from gan_jax import evaluate, jsonl
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.seeds import mean_and_stderr
 
@@ -193,8 +193,8 @@ def main(argv):
   for per_class, workdir in workdirs.items():
     k = str(per_class)
     real, generated = generated_digits(workdir, max(ratios) * 10 * per_class)
-    gan_metrics[k] = [r for r in evaluate.evaluators_lib.read_jsonl(
-        os.path.join(workdir, 'eval.jsonl')) if 'conditional/accuracy' in r][-1]
+    gan_metrics[k] = [r for r in jsonl.read(
+        os.path.join(workdir, jsonl.EVAL_LOG)) if 'conditional/accuracy' in r][-1]
     results[k] = {}
     for arm, (x, y) in arms(real, generated, ratios).items():
       results[k][arm] = [held_out_accuracy(x, y, seed) for seed in range(FLAGS.seeds)]

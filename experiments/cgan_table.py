@@ -23,7 +23,7 @@ if ROOT not in sys.path:
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from experiments import run_summary, sweep as sweep_lib
-from gan_jax.evaluation.evaluators import read_jsonl
+from gan_jax import jsonl
 
 SWEEP_FILE = os.path.join(ROOT, 'experiments', 'sweeps', 'cgan.py')
 COLUMNS = (('conditional/accuracy', 'accuracy (%)', lambda v: f'{100 * v:.1f}'),
@@ -49,7 +49,7 @@ def last_with(records: list[dict], key: str) -> dict:
 
 
 def row(run) -> tuple[list[str], dict]:
-  records = read_jsonl(os.path.join(run.workdir, 'eval.jsonl'))
+  records = jsonl.read(os.path.join(run.workdir, jsonl.EVAL_LOG))
   values = {}
   for key, _, _ in COLUMNS:
     values[key] = last_with(records, key)[key]

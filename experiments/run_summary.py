@@ -27,7 +27,7 @@ if ROOT not in sys.path:  # runs from a checkout without installing the package
 
 from gan_jax import jsonl  # pylint: disable=g-import-not-at-top  (no JAX import)
 
-METRICS_LOG = 'metrics.jsonl'  # gan_jax.actions.METRICS_LOG, without importing JAX
+METRICS_LOG = jsonl.METRICS_LOG
 
 
 def read_metrics(workdir: str) -> list[dict]:

@@ -18,7 +18,7 @@ import numpy as np
 from absl import logging
 from tensorboardX import summary as tensorboardX_summary
 
-from gan_jax import parallel, visualize
+from gan_jax import jsonl, parallel, visualize
 from gan_jax.errors import ConfigError
 from gan_jax.evaluation import evaluators as evaluators_lib
 from gan_jax.seeds import Seeds, mean_and_stderr, unstack_seeds
@@ -43,7 +43,7 @@ def nonfinite_report(history: list[dict], first_step: int) -> str | None:
   return None
 
 
-METRICS_LOG = 'metrics.jsonl'
+METRICS_LOG = jsonl.METRICS_LOG
 
 
 def flat_config(config_json: dict) -> dict[str, str | float | int | bool]:
@@ -127,7 +127,7 @@ class Progress:
     if self.metrics_path:
       # One write of one line in append mode: a reader (or a crash) sees whole
       # lines, at most a torn last one, which readers skip.
-      evaluators_lib.append_jsonl(self.metrics_path, {
+      jsonl.append(self.metrics_path, {
           'step': done, 'time': time.time(),
           **{tag.removeprefix('train/'): value for tag, value in scalars.items()}})
 
@@ -341,7 +341,7 @@ class Evaluation:
         f'{k} {v:.4g}' + (f' (real {self.floor[k]:.4g})' if k in self.floor else '')
         for k, v in results.items()))
     if self.lead:
-      evaluators_lib.append_jsonl(os.path.join(self.workdir, evaluators_lib.EVAL_LOG),
+      jsonl.append(os.path.join(self.workdir, jsonl.EVAL_LOG),
                                   {'step': done, **results})
       for k, v in results.items():
         self.writer.add_scalar(f'eval/{k}', v, done)

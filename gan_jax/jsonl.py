@@ -12,6 +12,11 @@ import os
 
 import numpy as np
 
+# A run's logs in its workdir: the training scalars of every log step, and
+# every evaluation. Named here, the module without JAX, for all readers.
+METRICS_LOG = 'metrics.jsonl'
+EVAL_LOG = 'eval.jsonl'
+
 
 def append(path: str, record: dict) -> None:
   """Appends ``record`` as one JSON line; NaN and inf become null (strict JSON).

@@ -39,8 +39,8 @@ from PIL import Image
 
 from gan_jax import jsonl
 
-METRICS_LOG = 'metrics.jsonl'  # gan_jax.actions.METRICS_LOG (not imported: that pulls in JAX)
-EVAL_LOG, EVAL_FLOOR = 'eval.jsonl', 'eval_floor.json'
+METRICS_LOG, EVAL_LOG = jsonl.METRICS_LOG, jsonl.EVAL_LOG
+EVAL_FLOOR = 'eval_floor.json'
 PLOTS_DIR = 'plots'
 GIF_NAME = 'samples.gif'
 GIF_FRAME_MS = 400

@@ -25,6 +25,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from gan_jax import validation
 from gan_jax.errors import ConfigError
@@ -104,6 +105,21 @@ def create_penalties(train_cfg) -> tuple[tuple[str, Callable[..., jax.Array], fl
     fn, field = REGULARIZERS[name]
     penalties.append((name, fn, float(train_cfg[field])))
   return tuple(penalties)
+
+
+def add_penalties(penalties, critic: Critic, real, fake, rng, axis_name, d_loss, metrics):
+  """D's loss plus each weighted penalty of ``create_penalties``, in order.
+
+  Penalty i is weight * fn(critic, real, stop_gradient(fake), fold_in(rng, i),
+  axis_name), so no gradient reaches G through it; each is also written to
+  ``metrics['<name>_penalty']``. Returns the new d_loss.
+  """
+  for i, (name, penalty, weight) in enumerate(penalties):
+    value = weight * penalty(critic, real, lax.stop_gradient(fake),
+                             jax.random.fold_in(rng, i), axis_name)
+    metrics[f'{name}_penalty'] = value
+    d_loss = d_loss + value
+  return d_loss
 
 
 def validate_config(t) -> None:

@@ -143,10 +143,8 @@ class ClassConditional(LabelledSamples):
 
   def score(self, samples, labels):
     feats = self._features(samples)
-    logits = classifier_lib.apply_in_batches(self.classifier.logits,
-                                             self.classifier.params, samples)
     return floats(
-        accuracy=np.mean(np.argmax(logits, 1) == labels),
+        accuracy=classifier_lib.accuracy(self.classifier, samples, labels),
         intra_fid=intra_fid(feats, labels, self.ref_features, self.ref_labels, NUM_CLASSES),
         fid=fm.frechet_distance(feats, self.ref_features))
 

@@ -54,7 +54,7 @@ from gan_jax.seeds import mean_and_stderr, unstack_seeds
 
 BEST_FILE = 'best.json'
 BEST_DIR = 'best'  # best_checkpointer writes <workdir>/best/checkpoints/<step>
-EVAL_LOG = 'eval.jsonl'
+EVAL_LOG = jsonl.EVAL_LOG
 
 
 class ImageFeatures(Evaluator):

@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax import lax
 
 from gan_jax import losses, models, regularizers
 from gan_jax.errors import ConfigError
@@ -95,12 +94,8 @@ class Conditional(Task):
                      class_acc_real=jnp.mean(jnp.argmax(real_classes, -1) == labels),
                      class_acc_fake=jnp.mean(jnp.argmax(fake_classes, -1) == labels))
     critic = lambda x: apply_model(d, d_params, state, x, labels)[0][0]
-    key = penalty_rng(rng)
-    for i, (name, penalty, weight) in enumerate(self.penalties):
-      value = weight * penalty(critic, real, lax.stop_gradient(fake),
-                               jax.random.fold_in(key, i), self.axis_name)
-      metrics[f'{name}_penalty'] = value
-      d_loss = d_loss + value
+    d_loss = regularizers.add_penalties(self.penalties, critic, real, fake, penalty_rng(rng),
+                                        self.axis_name, d_loss, metrics)
     return ({'generator': g_loss, 'discriminator': d_loss},
             ({'discriminator': new_state}, metrics))
 

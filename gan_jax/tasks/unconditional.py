@@ -12,7 +12,6 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from gan_jax import losses, models, regularizers
 from gan_jax.modeling import apply_model, sample_latent
@@ -90,11 +89,8 @@ class Unconditional(Task):
     d_loss, g_loss = self.loss_fn(real_logits, fake_logits)
     metrics = d_probabilities(real_logits, fake_logits)
     critic = lambda x: apply_model(self.discriminator, d_params, d_state, x)[0]
-    for i, (name, penalty, weight) in enumerate(self.penalties):
-      value = weight * penalty(critic, real, lax.stop_gradient(fake),
-                               jax.random.fold_in(rng, i), self.axis_name)
-      metrics[f'{name}_penalty'] = value
-      d_loss = d_loss + value
+    d_loss = regularizers.add_penalties(self.penalties, critic, real, fake, rng,
+                                        self.axis_name, d_loss, metrics)
     return (d_loss, g_loss), (new_d_state, metrics)
 
   def generate(self, params, model_state, batch, rng):
