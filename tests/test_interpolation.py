@@ -40,5 +40,9 @@ def test_interpolation_rows_walk_between_two_draws_and_keep_their_class():
   game = build.create_game(config, build.DataSpec('image', (28, 28, 1), 0))
   z = np.asarray(build.interpolation_inputs(config, game, rows=3, cols=5)['z']).reshape(3, 5, -1)
   assert len(np.unique(z[:, 0, 0])) == 3
+  # Spherical, not straight: two draws of z in 100-d are nearly orthogonal, so
+  # a line would dip to ~0.71 of their norm halfway; the slerp path does not.
+  norms = np.linalg.norm(z, axis=-1)
+  assert np.all(norms[:, 2] >= 0.95 * norms[:, [0, -1]].min(axis=1)), norms
   again = build.interpolation_inputs(config, game, rows=3, cols=5)['z']
   np.testing.assert_array_equal(np.asarray(again).reshape(3, 5, -1), z)  # fixed keys
