@@ -53,7 +53,12 @@ def test_tiny_dcgan_writes_grids_events_checkpoint_and_resumes(tmp_path):
                          ('discriminator', 'DCGANDiscriminator')):
     table = summary.split(f'player {player}:')[1].split('player ')[0]
     assert f'{module} Summary' in table
-    total = re.search(r'│\s*Total\s*│\s*([\d,]+) ', table).group(1)
+    # The collections' columns (params, batch_stats) come in either order: take
+    # the Total row's cell under the 'params' header.
+    header = next(l for l in table.splitlines() if l.startswith('┃') and 'params' in l)
+    column = [c.strip() for c in header.split('┃')].index('params')
+    row = next(l for l in table.splitlines() if re.search(r'│\s*Total\s*│', l))
+    total = row.split('│')[column].split()[0]
     assert int(total.replace(',', '')) == sum(
         x.size for x in jax.tree.leaves(state.params[player])), (player, total)
 
