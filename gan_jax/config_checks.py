@@ -17,7 +17,7 @@ import jax
 
 from gan_jax import (data, losses, models, optimizers, parallel, regularizers, steps,
                      tasks, validation)
-from gan_jax.data import TOY_DATASETS
+from gan_jax.data import DISCRETE_DATASETS, TOY_DATASETS
 from gan_jax.errors import ConfigError
 
 NONFINITE_ACTIONS = ('stop', 'skip')
@@ -45,6 +45,9 @@ def _validate_across(config, num_devices: int) -> None:
   if d.name in TOY_DATASETS and native is not None:
     raise ConfigError(f'model.name={m.name!r} makes images but data.name={d.name!r} '
                       "is 2-D points; allowed for 2-D data: 'mlp'")
+  if d.name in DISCRETE_DATASETS and tasks.task_name(config) != 'discrete':
+    raise ConfigError(f'data.name={d.name!r} is token data; task={tasks.task_name(config)!r} '
+                      "makes continuous samples; allowed: task='discrete'")
   if t.batch_size % num_devices:
     raise ConfigError(f'train.batch_size={t.batch_size} does not divide over '
                       f'{num_devices} devices; use a multiple of {num_devices}')

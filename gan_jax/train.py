@@ -155,8 +155,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         logging.info('Dropped %d lines of %s beyond step %d (they run again).',
                      dropped, name, start)
   evaluation.start(workdir, writer, lead, start)
-  # Real points drawn under the generated ones in 2-D scatter plots / 1-D histograms.
-  real_preview = (dataset.batch(0, 2048)[dataset.sample_key]
+  # Real points drawn under the generated ones in 2-D scatter plots and 1-D
+  # histograms, or beside token sequences; at most the dataset's size.
+  preview_size = min(2048, len(dataset)) if hasattr(dataset, '__len__') else 2048
+  real_preview = (dataset.batch(0, preview_size)[dataset.sample_key]
                   if len(dataset.sample_shape) == 1 else None)
   grids = SampleGrids(sample, fixed_inputs(config, game), real_preview, seeds,
                       game.task.grid_columns(config.log.num_samples))

@@ -1,4 +1,4 @@
-"""Pictures of samples: image grids, 2-D scatter plots and 1-D histograms, saved as PNG."""
+"""Pictures of samples: image grids, 2-D scatter plots, 1-D histograms and token maps, saved as PNG."""
 
 from __future__ import annotations
 
@@ -55,6 +55,23 @@ def histogram_plot(fake: np.ndarray, real: np.ndarray, title: str = '') -> np.nd
   return _to_array(fig)
 
 
+def token_picture(fake: np.ndarray, real: np.ndarray | None, title: str = '') -> np.ndarray:
+  """Token sequences (N, L) int as maps: row i = sample i, one colour per token id.
+
+  Generated on the left, real (if given, as many rows) on the right, as an
+  RGB uint8 array.
+  """
+  panels = [('G', fake)] + ([('real', real[:len(fake)])] if real is not None else [])
+  vmax = max(int(np.max(p)) for _, p in panels)
+  fig, axes = plt.subplots(1, len(panels), figsize=(2 + 2 * len(panels), 4), dpi=100,
+                           squeeze=False)
+  for ax, (name, tokens) in zip(axes[0], panels):
+    ax.imshow(tokens, cmap='tab20' if vmax > 1 else 'gray_r', vmin=0, vmax=max(vmax, 1),
+              aspect='auto', interpolation='nearest')
+    ax.set(title=f'{name} {title}'.strip(), xlabel='position', ylabel='sample')
+  return _to_array(fig)
+
+
 def _to_array(fig) -> np.ndarray:
   buf = io.BytesIO()
   fig.savefig(buf, format='png', bbox_inches='tight')
@@ -64,8 +81,10 @@ def _to_array(fig) -> np.ndarray:
 
 def sample_picture(fake: np.ndarray, real: np.ndarray, title: str = '',
                    columns: int | None = None) -> np.ndarray:
-  """(H, W, C) uint8: an image grid (``columns`` wide) for images, a scatter
-  plot for 2-D points, a histogram for 1-D."""
+  """(H, W, C) uint8: an image grid (``columns`` wide) for images, a token
+  map for integer sequences, a scatter plot for 2-D points, a histogram for 1-D."""
+  if fake.ndim == 2 and np.issubdtype(fake.dtype, np.integer):
+    return token_picture(fake, real, title)
   if fake.ndim == 2 and fake.shape[1] == 2:
     return scatter_plot(fake, real, title)
   if fake.ndim == 2 and fake.shape[1] == 1:

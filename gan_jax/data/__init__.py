@@ -4,12 +4,14 @@ Names: the toy 2-D mixtures in ``toy.TOY_DATASETS`` ('ring', 'grid'),
 'ring_grid' (both at once, as domains 'a' and 'b', for ``task='toy_cycle'``),
 'point_mass' (the Dirac-GAN's data: every sample is 0, shape (1,)),
 'stacked_mnist' (three embedded MNIST digits as the channels of one image,
-``data.num_triples`` of them; see stacked_mnist.py) and any
+``data.num_triples`` of them; see stacked_mnist.py), the token data of
+``task='discrete'`` ('bits', 'grammar'; see discrete.py) and any
 tensorflow-datasets image dataset ('mnist', 'fashion_mnist', 'cifar10',
-'celeb_a', ...). A dataset is a deterministic function of the step: the batch
-of step t depends only on (seed, t), which makes resuming exact without
-storing an iterator. Batches are dicts of arrays with one leading batch axis
-({'image', 'label'}, {'x', 'label'}, {'a', 'b'}); see ``base.Dataset``.
+'celeb_a', ...; ``data.binarize`` maps pixels to {0, 1}). A dataset is a
+deterministic function of the step: the batch of step t depends only on
+(seed, t), which makes resuming exact without storing an iterator. Batches
+are dicts of arrays with one leading batch axis ({'image', 'label'},
+{'x', 'label'}, {'a', 'b'}, {'tokens'}); see ``base.Dataset``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numbers
 
 from gan_jax import validation
 from gan_jax.data.base import Dataset
+from gan_jax.data.discrete import DISCRETE_DATASETS, create_discrete_dataset
 from gan_jax.data.images import EMBEDDED_SPLITS, SOURCES, create_image_dataset
 from gan_jax.data.stacked_mnist import NUM_TRIPLES, create_stacked_mnist
 from gan_jax.data.toy import TOY_DATASETS, PointMass, ToyMixture, TwoMixtures
@@ -37,6 +40,8 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
     return ToyMixture(TOY_DATASETS[cfg.name], seed)
   if cfg.name == 'ring_grid':
     return TwoMixtures((TOY_DATASETS['ring'], TOY_DATASETS['grid']), seed)
+  if cfg.name in DISCRETE_DATASETS:
+    return create_discrete_dataset(cfg, seed)
   if cfg.name == 'point_mass':
     return PointMass(seed)
   if cfg.name == 'stacked_mnist':
@@ -58,6 +63,8 @@ def validate_config(d) -> None:
   if isinstance(per_class, bool) or not isinstance(per_class, numbers.Integral) or per_class < 0:
     raise ConfigError(f'data.examples_per_class={per_class!r}; must be an integer >= 0 '
                       '(0 = all)')
+  if not isinstance(d.get('binarize', False), bool):
+    raise ConfigError(f'data.binarize={d.binarize!r}; must be True or False')
   for digit in d.digits:
     if isinstance(digit, bool) or not isinstance(digit, numbers.Integral) or digit < 0:
       raise ConfigError(f'data.digits={tuple(d.digits)!r}; must be labels >= 0, e.g. (7,)')

@@ -294,6 +294,10 @@ def create_image_dataset(cfg, seed: int, image_size: int | None) -> ImageArrayDa
     description += f', {per_class} per class'
   if image_size:
     images = _resize(images, image_size)
+  if cfg.get('binarize', False):
+    # Pixels in {0, 1} (stored as 0 / 255): the data of task='discrete' on digits.
+    images = np.where(images >= 128, 255, 0).astype(np.uint8)
+    description += ', binarised at 0.5'
   description += f': {len(images)} images of {images.shape[1:]}'
   # Labels keep their dataset's numbering (digits=(7,) keeps label 7), so the
   # class count is the largest label + 1.

@@ -45,6 +45,7 @@ from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import ConfigError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import conditional_metrics as cm
+from gan_jax.evaluation import discrete_metrics as dm
 from gan_jax.evaluation import feature_metrics as fm
 from gan_jax.evaluation import mode_metrics as mm
 from gan_jax.evaluation.base import (REAL_SET_SEED, DrawInputs, Evaluator, Results, SampleFn,
@@ -187,6 +188,8 @@ EVALUATORS: dict[str, type[Evaluator]] = {
     'stacked_mnist': StackedMNISTModes,
     'class_conditional': cm.ClassConditional,
     'cas': cm.ClassificationAccuracyScore,
+    'exact_distribution': dm.ExactDistribution,
+    'grammar': dm.GrammarSamples,
 }
 
 

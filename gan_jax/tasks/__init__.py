@@ -7,6 +7,9 @@ before tasks existed keep working):
                    images: projection, ACGAN or concatenation (conditional.py).
   toy_conditional  G(z, y) and D(x, y) on a labelled 2-D mixture (y = the
                    mode index): the worked example of README "Add a task".
+  discrete         a generator of tokens (bit strings, grammar sentences,
+                   binarised digits) by Gumbel-softmax, straight-through,
+                   REINFORCE, boundary-seeking or maximum likelihood (discrete.py).
   toy_cycle        four players: G_ab, G_ba between two 2-D mixtures, D_a,
                    D_b, and a cycle loss (the layout a CycleGAN needs).
 Each entry builds its task from explicit config fields; see its module.
@@ -18,12 +21,13 @@ from typing import Callable
 
 from gan_jax import validation
 from gan_jax.errors import ConfigError
-from gan_jax.tasks import conditional, toy_conditional, toy_cycle, unconditional
+from gan_jax.tasks import conditional, discrete, toy_conditional, toy_cycle, unconditional
 from gan_jax.tasks.base import Player, Task
 
 TASKS: dict[str, Callable[..., Task]] = {
     'unconditional': unconditional.from_config,
     'conditional': conditional.from_config,
+    'discrete': discrete.from_config,
     'toy_conditional': toy_conditional.from_config,
     'toy_cycle': toy_cycle.from_config,
 }
