@@ -81,6 +81,7 @@ def get_config(arg: str | None = None):
       config.model.g_hidden = (128,)
       config.model.d_hidden = (256, 256)
       config.train.batch_size = 200  # 10 batches per epoch of the 2,000 sentences
+      config.train.num_steps = 2000
       config.eval.grammar = dict(type='grammar', every=500, num_samples=2000,
                                  temperatures=TEMPERATURES)
     elif variant == 'mnist':
