@@ -324,15 +324,15 @@ def main(argv):
       '',
       *mnist_table,
       '',
-      '| ' + ' | '.join(NAMES[e] for e in mnist) + ' |',
-      '|' + '---|' * len(mnist),
-      '| ' + ' | '.join(f'![{e}]({rel(os.path.join(FLAGS.figures, f"discrete_mnist_{e}.png"))})'
-                        for e in mnist) + ' |',
+      *table([NAMES[e] for e in mnist],
+             [[f'![{e}]({rel(os.path.join(FLAGS.figures, f"discrete_mnist_{e}.png"))})'
+               for e in mnist]]),
       '',
   ])
   with open(FLAGS.output, 'w') as f:
     f.write(text)
   print(text)
+
 
 if __name__ == '__main__':
   app.run(main)

@@ -1,4 +1,4 @@
-"""Pictures of samples: image grids, 2-D scatter plots, 1-D histograms and token maps, saved as PNG."""
+"""Pictures of samples: image grids, scatter plots, histograms and token maps, as PNG."""
 
 from __future__ import annotations
 
@@ -68,7 +68,9 @@ def token_picture(fake: np.ndarray, real: np.ndarray | None, title: str = '') ->
   for ax, (name, tokens) in zip(axes[0], panels):
     ax.imshow(tokens, cmap='tab20' if vmax > 1 else 'gray_r', vmin=0, vmax=max(vmax, 1),
               aspect='auto', interpolation='nearest')
-    ax.set(title=f'{name} {title}'.strip(), xlabel='position', ylabel='sample')
+    ax.set(title=f'{name} {title}'.strip() if name == 'G' else 'real data',
+           xlabel='position', ylabel='sample')
+  fig.tight_layout()
   return _to_array(fig)
 
 
