@@ -35,6 +35,7 @@ from absl import app, flags
 
 from configs.discrete import ESTIMATORS, TEMPERATURES
 from experiments import run_summary, sweep as sweep_lib
+from experiments.sweeps.discrete_bits import selected_rates
 from gan_jax import jsonl
 from gan_jax.data import discrete as discrete_data
 
@@ -73,22 +74,11 @@ def final(run, key: str) -> tuple[float, float]:
   return last[key], last.get(f'{key}_stderr', 0.0)
 
 
-def selected_rates(runs_dir: str | None = None) -> dict[str, float]:
-  """Per estimator, the learning rate of its bits run with the lower final mean exact KL."""
-  _, runs = sweep_runs('bits', runs_dir)
-  best = {}
-  for run in runs:
-    e, lr = run.overrides['train.estimator'], run.overrides['optim.g_lr']
-    kl = final(run, 'exact/kl')[0]
-    if e not in best or kl < best[e][1]:
-      best[e] = (lr, kl)
-  return {e: lr for e, (lr, _) in best.items()}
-
-
 def fmt(value: tuple[float, float], digits: int = 3) -> str:
   mean, se = value
-  if not math.isfinite(mean):
+  if mean is None or not math.isfinite(mean):  # NaN is written to JSON as null
     return 'n/a'
+  se = 0.0 if se is None or not math.isfinite(se) else se
   return f'{mean:.{digits}f} ± {se:.{digits}f}'
 
 
@@ -152,7 +142,7 @@ def suffix(t: float) -> str:
 def main(argv):
   del argv
   os.makedirs(FLAGS.figures, exist_ok=True)
-  rates = selected_rates(FLAGS.runs)
+  rates = selected_rates(os.path.join(FLAGS.runs, 'discrete_bits'))
   spec_bits, bits_all = sweep_runs('bits', FLAGS.runs)
   bits = by_estimator(bits_all, rates)
   spec_grammar, grammar_runs = sweep_runs('grammar', FLAGS.runs)

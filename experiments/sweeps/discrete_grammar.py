@@ -6,13 +6,12 @@
 
 Run after experiments/sweeps/discrete_bits.py: each estimator uses the rate
 (for G and D) with which it reached the lower final KL on the bit strings
-(``experiments.discrete.selected_rates``), so the rate is never chosen on
+(``discrete_bits.selected_rates``), so the rate is never chosen on
 this data. 3 seeds per run (train.num_seeds, vmapped).
 """
 
 from configs.discrete import ESTIMATORS
-from experiments.discrete import selected_rates
-from experiments.sweeps.discrete_bits import NUM_SEEDS
+from experiments.sweeps.discrete_bits import NUM_SEEDS, selected_rates
 
 CONFIG = 'configs/discrete.py:grammar'
 
