@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import tempfile
 
 from absl import logging
 
@@ -22,10 +23,10 @@ def prepare(workdir: str) -> None:
   """Creates ``workdir`` and proves it writable, or raises one ConfigError line."""
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, '.write_test')
-    with open(probe, 'w') as f:
+    # A probe of its own per process: the processes of one job prepare the
+    # same workdir at once, and a shared name let one remove the other's.
+    with tempfile.NamedTemporaryFile('w', dir=workdir, prefix='.write_test.') as f:
       f.write('ok')
-    os.remove(probe)
   except OSError as e:
     raise ConfigError(
         f'--workdir={workdir!r} is not a writable directory ({e.strerror})') from None

@@ -140,7 +140,8 @@ def test_stacked_triples_are_labelled_digits():
 
 def test_registry_errors_name_the_valid_choices(digits):
   ring = toy.ToyMixture(toy.TOY_DATASETS['ring'], 0)
-  with pytest.raises(ConfigError, match=r"allowed: \['cas', 'class_conditional', 'image_features', "
+  with pytest.raises(ConfigError, match=r"allowed: \['cas', 'class_conditional', "
+                                        r"'exact_distribution', 'grammar', 'image_features', "
                                         r"'mixture_modes', 'stacked_mnist'\]"):
     ev.create_evaluators(_config(x=dict(type='fid', every=1)), ring, _draw_z(2), 0)
   with pytest.raises(ConfigError, match=r"unknown options \['samples'\].*num_samples"):
