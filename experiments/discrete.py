@@ -102,8 +102,9 @@ def table(header, rows) -> list[str]:
           + ['| ' + ' | '.join(r) + ' |' for r in rows])
 
 
-def verdict(name: str, values: dict[str, tuple[float, float]], lower: bool = True) -> str:
-  """One sentence: the best estimator, the ones it beats, and where MLE stands."""
+def verdict(name: str, values: dict[str, tuple[float, float]], floor: float,
+            lower: bool = True) -> str:
+  """One sentence: the best estimator, the ones it beats, where MLE stands, the floor."""
   sign = 1 if lower else -1
   flipped = {e: (sign * m, s) for e, (m, s) in values.items()}
   gans = {e: v for e, v in flipped.items() if e != 'mle'}
@@ -120,7 +121,7 @@ def verdict(name: str, values: dict[str, tuple[float, float]], lower: bool = Tru
       text += '; it beats maximum likelihood'
     else:
       text += '; maximum likelihood is within its noise'
-  return text + '.'
+  return text + f' (real-data floor: {floor:g}).'
 
 
 def curves(ax, runs: dict, key: str, title: str) -> None:
@@ -239,10 +240,20 @@ def main(argv):
 
   t, o = c_bits['train'], c_bits['optim']
   rel = lambda path: os.path.relpath(path, os.path.dirname(FLAGS.output))
-  verdicts = [verdict(f'{length}-bit strings (exact KL)', kl_bits),
-              verdict('grammar (exact KL)', kl_grammar),
-              verdict('grammar (valid %)', valid_grammar, lower=False),
-              verdict('binarised digits (FID)', fid_mnist)]
+  verdicts = [verdict(f'{length}-bit strings (exact KL)', kl_bits, 0),
+              verdict('grammar (exact KL)', kl_grammar, g_floor['exact/kl']),
+              verdict('grammar (valid %)', valid_grammar, g_floor['grammar/valid_percent'],
+                      lower=False),
+              verdict('binarised digits (FID)', fid_mnist, round(m_floor['features/fid'], 1))]
+  novel_mle = final(grammar['mle'], 'grammar/novel_percent')
+  if better(novel_mle, (g_floor['grammar/novel_percent'], 0.0)):
+    verdicts.append(
+        'On the grammar maximum likelihood memorises its '
+        f'{c_grammar["data"]["num_train"]:,} training sentences: {novel_mle[0]:.1f}% of its '
+        f'distinct valid samples are new, against {g_floor["grammar/novel_percent"]:.1f}% of '
+        "the grammar's own, and its KL to the grammar is "
+        + ('above' if better(min(kl_grammar.values(), key=lambda v: v[0]), kl_grammar['mle'])
+           else 'not above') + ' the best GAN\'s (no early stopping or regularisation here).')
   text = '\n'.join([
       '# Discrete outputs: five ways to train a generator of tokens',
       '',
