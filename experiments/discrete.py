@@ -38,6 +38,7 @@ from experiments import run_summary, sweep as sweep_lib
 from experiments.sweeps.discrete_bits import selected_rates
 from gan_jax import jsonl
 from gan_jax.data import discrete as discrete_data
+from gan_jax.evaluation.discrete_metrics import temperature_suffix as suffix
 
 SWEEPS = {d: os.path.join(ROOT, 'experiments', 'sweeps', f'discrete_{d}.py')
           for d in ('bits', 'grammar', 'mnist')}
@@ -134,10 +135,6 @@ def curves(ax, runs: dict, key: str, title: str) -> None:
     ax.fill_between(steps, np.maximum(mean - se, 1e-4), mean + se, alpha=0.2)
   ax.set(yscale='log', xlabel='step', ylabel='KL(p_data || p_G), nats', title=title)
   ax.legend(fontsize=7)
-
-
-def suffix(t: float) -> str:
-  return '' if t == 1.0 else f'_t{t:g}'
 
 
 def main(argv):

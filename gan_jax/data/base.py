@@ -36,3 +36,36 @@ class Dataset(abc.ABC):
   @abc.abstractmethod
   def reseeded(self, seed: int) -> 'Dataset':
     """The same data drawn or shuffled by another seed (arrays are shared)."""
+
+
+class EpochShuffled(Dataset):
+  """A finite dataset of ``len(self)`` examples, reshuffled every epoch by (seed, epoch).
+
+  Subclasses set ``self.seed`` and implement ``__len__``; ``batch_rows`` gives
+  the indices of a batch.
+  """
+  seed: int
+  _epoch: int = -1
+  _perm: np.ndarray | None = None
+
+  @abc.abstractmethod
+  def __len__(self) -> int:
+    """The number of examples."""
+
+  def permutation(self, epoch: int) -> np.ndarray:
+    if epoch != self._epoch:
+      self._epoch = epoch
+      self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self))
+    return self._perm
+
+  def batch_rows(self, step: int, batch_size: int, shard: int = 0,
+                 num_shards: int = 1) -> np.ndarray:
+    """Indices of this shard's rows of global batch ``step``.
+
+    Each epoch is split into len // batch_size full batches (the remainder of
+    the permutation is left out that epoch).
+    """
+    epoch, slot = divmod(step, len(self) // batch_size)
+    local = batch_size // num_shards
+    start = slot * batch_size + shard * local
+    return self.permutation(epoch)[start:start + local]

@@ -24,7 +24,7 @@ import itertools
 
 import numpy as np
 
-from gan_jax.data.base import Dataset
+from gan_jax.data.base import Dataset, EpochShuffled
 from gan_jax.errors import ConfigError
 
 DISCRETE_DATASETS = ('bits', 'grammar')
@@ -130,7 +130,7 @@ def grammar_words() -> tuple[str, ...]:
   return ('<pad>',) + tuple(sorted(words))
 
 
-class GrammarStrings(Dataset):
+class GrammarStrings(EpochShuffled):
   """A fixed training set of grammar sentences, padded to L; see the module docstring.
 
   Attributes:
@@ -160,7 +160,6 @@ class GrammarStrings(Dataset):
     draw = np.random.default_rng(GRAMMAR_SEED).choice(len(language), num_train, p=probs)
     self.train = self.sequences[draw]
     self.sample_shape = (length,)
-    self._epoch, self._perm = -1, None
     self.description = (f'PCFG sentences: {num_train} drawn from a grammar of '
                         f'{len(language)} sentences over {self.vocab - 1} words, padded to '
                         f'{length} tokens')
@@ -176,13 +175,7 @@ class GrammarStrings(Dataset):
     return ' '.join(self.words[t] for t in np.asarray(tokens) if t != PAD)
 
   def batch(self, step, batch_size, shard=0, num_shards=1):
-    epoch, slot = divmod(step, self.num_train // batch_size)
-    if epoch != self._epoch:
-      self._epoch = epoch
-      self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.num_train)
-    local = batch_size // num_shards
-    start = slot * batch_size + shard * local
-    return {'tokens': self.train[self._perm[start:start + local]]}
+    return {'tokens': self.train[self.batch_rows(step, batch_size, shard, num_shards)]}
 
 
 def create_discrete_dataset(cfg, seed: int) -> Dataset:

@@ -36,7 +36,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from gan_jax.data.base import Dataset
+from gan_jax.data.base import EpochShuffled
 from gan_jax.errors import DataError
 
 SOURCES = ('auto', 'tfds', 'embedded')
@@ -53,7 +53,7 @@ _OFFLINE_HINT = (
     'and copy ~/tensorflow_datasets/{name} here (or set data.tfds_data_dir).')
 
 
-class ImageArrayDataset(Dataset):
+class ImageArrayDataset(EpochShuffled):
   """Images (N, H, W, C) uint8 in memory, with their labels, reshuffled every epoch.
 
   Batches are {'image': float32 in [-1, 1]} plus 'label' (int32) when the
@@ -69,7 +69,6 @@ class ImageArrayDataset(Dataset):
     self.description, self.excludes_heldout = description, excludes_heldout
     self.num_classes = num_classes if labels is not None else 0
     self.sample_shape = tuple(images.shape[1:])
-    self._epoch, self._perm = -1, None
 
   def __len__(self):
     return len(self.images)
@@ -78,19 +77,8 @@ class ImageArrayDataset(Dataset):
     return ImageArrayDataset(self.images, seed, self.description, self.labels,
                              self.num_classes, self.excludes_heldout)
 
-  def permutation(self, epoch: int) -> np.ndarray:
-    if epoch != self._epoch:
-      self._epoch = epoch
-      self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self))
-    return self._perm
-
   def batch(self, step, batch_size, shard=0, num_shards=1):
-    # Each epoch is split into len // batch_size full batches (the remainder
-    # of the permutation is left out that epoch).
-    epoch, slot = divmod(step, len(self) // batch_size)
-    local = batch_size // num_shards
-    start = slot * batch_size + shard * local
-    idx = self.permutation(epoch)[start:start + local]
+    idx = self.batch_rows(step, batch_size, shard, num_shards)
     batch = {'image': self.images[idx].astype(np.float32) / 127.5 - 1.0}
     if self.labels is not None:
       batch['label'] = self.labels[idx].astype(np.int32)

@@ -38,7 +38,8 @@ from gan_jax.errors import ConfigError
 from gan_jax.evaluation.base import REAL_SET_SEED, Evaluator, Results, floats
 
 
-def _suffix(t: float) -> str:
+def temperature_suffix(t: float) -> str:
+  """The metric-name suffix of sampling temperature T: '' for 1, else '_t<T>'."""
   return '' if t == 1.0 else f'_t{t:g}'
 
 
@@ -84,7 +85,7 @@ class ExactDistribution(Evaluator):
     self.whole_space = len(self.sequences) == dataset.vocab ** self.sequences.shape[1]
     self.floor = {}
     for t in self.temperatures:
-      self.floor.update({k + _suffix(t): v for k, v in distribution_metrics(
+      self.floor.update({k + temperature_suffix(t): v for k, v in distribution_metrics(
           self.log_p, self.log_p, self.whole_space).items()})
 
   def log_q(self, sample_fn, state, temperature: float) -> np.ndarray:
@@ -104,7 +105,7 @@ class ExactDistribution(Evaluator):
     for t in self.temperatures:
       metrics = distribution_metrics(self.log_p, self.log_q(sample_fn, state, t),
                                      self.whole_space)
-      results.update({k + _suffix(t): v for k, v in metrics.items()})
+      results.update({k + temperature_suffix(t): v for k, v in metrics.items()})
     return results
 
 
@@ -129,7 +130,7 @@ class GrammarSamples(Evaluator):
     real = dataset.sequences[rng.choice(len(dataset.sequences), num_samples,
                                         p=np.exp(dataset.log_probs))]
     base = self.score(real)
-    self.floor = {k + _suffix(t): v for t in self.temperatures for k, v in base.items()}
+    self.floor = {k + temperature_suffix(t): v for t in self.temperatures for k, v in base.items()}
 
   def score(self, samples) -> Results:
     sentences = [tuple(s) for s in np.asarray(samples).round().astype(int).tolist()]
@@ -148,6 +149,6 @@ class GrammarSamples(Evaluator):
       def tempered(state, inputs, t=t):
         n = jax.tree.leaves(inputs)[0].shape[0]
         return sample_fn(state, {**inputs, 'temperature': jnp.full((n,), t)})
-      results.update({k + _suffix(t): v for k, v in
+      results.update({k + temperature_suffix(t): v for k, v in
                       self.score(self.generate(tempered, state, rng)).items()})
     return results

@@ -85,10 +85,13 @@ class Discrete(Task):
       return x.astype(jnp.int32)
     return (x.reshape(x.shape[0], -1) > 0).astype(jnp.int32)
 
+  def _generator_args(self, inputs) -> tuple:
+    """G's positional inputs: (gumbel,) for the autoregressive G, (z, gumbel) else."""
+    return (inputs['gumbel'],) if self.autoregressive else (inputs['z'], inputs['gumbel'])
+
   def _generate(self, g_params, inputs, tau=1.0, estimator='hard'):
-    args = (inputs['gumbel'],) if self.autoregressive else (inputs['z'], inputs['gumbel'])
-    return self.generator.apply({'params': g_params}, *args, tau=tau, estimator=estimator,
-                                temperature=inputs.get('temperature'))
+    return self.generator.apply({'params': g_params}, *self._generator_args(inputs), tau=tau,
+                                estimator=estimator, temperature=inputs.get('temperature'))
 
   def log_prob(self, g_params, tokens, temperature=None) -> jax.Array:
     """Exact log p_G(tokens) (B,) of the autoregressive generator."""
@@ -101,8 +104,7 @@ class Discrete(Task):
   def init(self, rng, example_batch):
     keys = self.player_keys(rng)
     inputs = self.sample_inputs(jax.random.PRNGKey(0), 1)
-    args = (inputs['gumbel'],) if self.autoregressive else (inputs['z'], inputs['gumbel'])
-    g, _ = split_variables(self.generator.init(keys['generator'], *args))
+    g, _ = split_variables(self.generator.init(keys['generator'], *self._generator_args(inputs)))
     d, _ = split_variables(self.module('discriminator').init(
         keys['discriminator'], jnp.zeros((1, self.length, self.vocab))))
     state = {'step': jnp.zeros((), jnp.float32), 'baseline': jnp.zeros((), jnp.float32)}
@@ -196,9 +198,10 @@ def validate(config, data) -> None:
   binary_images = data.sample_key == 'image' and len(data.sample_shape) == 3 and (
       data.sample_shape[-1] == 1 and config.data.get('binarize', False))
   if not (tokens or binary_images):
+    described = getattr(data, 'description', 'continuous')
     raise ConfigError(f"task='discrete' needs discrete data: data.name 'bits' or 'grammar', "
                       f'or single-channel images with data.binarize=True; got '
-                      f"data.name={config.data.name!r} ({getattr(data, 'description', 'continuous')})")
+                      f'data.name={config.data.name!r} ({described})')
   length = math.prod(data.sample_shape)
   if m.discrete_generator == 'autoregressive' and length > MAX_AUTOREGRESSIVE_LENGTH:
     raise ConfigError(f"model.discrete_generator='autoregressive' unrolls one GRU step per "
