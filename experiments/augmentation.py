@@ -46,7 +46,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from experiments import sweep as sweep_lib
-from gan_jax import evaluate, jsonl
+from gan_jax import jsonl, trained
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.seeds import mean_and_stderr
 
@@ -70,9 +70,9 @@ flags.DEFINE_string('figure', os.path.join(ROOT, 'docs', 'figures', 'augmentatio
 
 def generated_digits(workdir: str, num: int):
   """``num`` digits of the run's final generator, every class equally often."""
-  config = evaluate.load_run_config(workdir)
-  dataset = evaluate.load_dataset(config)
-  state, sample, game = evaluate.restore(workdir, config, dataset)
+  config = trained.load_run_config(workdir)
+  dataset = trained.load_dataset(config)
+  state, sample, game = trained.restore(workdir, config, dataset)
   images, labels = [], []
   for i in range(-(-num // 500)):
     inputs = game.task.sample_inputs(jax.random.fold_in(jax.random.PRNGKey(SAMPLE_KEY), i),

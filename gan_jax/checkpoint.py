@@ -94,7 +94,7 @@ class Checkpointer:
     saved = self._saved_shapes(step)
     if any(k.startswith('g_params/') for k in saved):
       return True
-    now = {_path(p): (tuple(np.shape(x)), str(np.asarray(x).dtype)) for p, x in
+    now = {_path(p): (tuple(np.shape(x)), str(jax.numpy.result_type(x))) for p, x in
            jax.tree_util.tree_leaves_with_path(flax.serialization.to_state_dict(template))}
     diff = [f'{k} (saved {saved.get(k, ("absent",))[0]}, now {now.get(k, ("absent",))[0]})'
             for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]

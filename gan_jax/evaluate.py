@@ -27,11 +27,9 @@ import ml_collections  # pylint: disable=g-import-not-at-top
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from gan_jax import build, models
-from gan_jax.checkpoint import Checkpointer
-from gan_jax.data import create_dataset
 from gan_jax.errors import USER_ERRORS, ConfigError
 from gan_jax.evaluation import evaluators as evaluators_lib
+from gan_jax.trained import load_dataset, load_run_config, restore
 
 WHICH = ('latest', 'best')
 RESULT_FILE = 'evaluation.json'
@@ -46,39 +44,6 @@ config_flags.DEFINE_config_file(
     'that suit the data.', lock_config=False)
 # --workdir is checked in main, not marked required: other scripts import
 # this module's functions, and absl would demand the flag of them too.
-
-
-def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config the trainer wrote to ``<workdir>/config.json``."""
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise ConfigError(f'--workdir={workdir!r} holds no config.json; is it a training '
-                      'run\'s workdir?')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def load_dataset(config):
-  """The run's training data ('stacked_mnist' included), as the trainer built it."""
-  native = models.native_image_size(config.model.name)
-  return create_dataset(config.data, config.seed, config.data.image_size or native)
-
-
-def restore(workdir: str, config, dataset, which: str = 'latest'):
-  """The state of the newest intact checkpoint of ``which``, the sampler and the game."""
-  game = build.create_game(config, dataset)
-  template = build.init_state(config, game, dataset, config.train.get('num_seeds', 1))
-  root = os.path.join(workdir, evaluators_lib.BEST_DIR) if which == 'best' else workdir
-  if not os.path.isdir(os.path.join(root, 'checkpoints')):  # Checkpointer would create it
-    raise ConfigError(f'--which={which}: there is no {os.path.join(root, "checkpoints")}'
-                      + (' (best checkpoints are kept only when training runs '
-                         'evaluators and tracks a best metric)' if which == 'best' else ''))
-  ckpt = Checkpointer(root)
-  restored = ckpt.restore_latest_good(template)
-  ckpt.close()
-  if restored is None:
-    raise ConfigError(f'--which={which}: no usable checkpoint in {ckpt.directory}')
-  return restored[0], build.make_sampler(game), game
 
 
 def evaluate(workdir: str, which: str = 'latest', eval_config=None) -> dict:

@@ -100,3 +100,32 @@ def save_png(picture: np.ndarray, path: str) -> None:
   Image.fromarray(picture.squeeze(-1) if picture.shape[-1] == 1 else picture).save(
       tmp, format='PNG')
   os.replace(tmp, path)
+
+
+def image_rows_figure(rows: list[tuple[str, np.ndarray]], title: str = '') -> np.ndarray:
+  """Rows of images with a label each, as an RGB uint8 array.
+
+  ``rows`` is [(label, (K, H, W, C) images)]: images in [-1, 1] are drawn in
+  grey; a label starting with '|' (an error map such as '|G(z) - x|') marks
+  values in [0, 2] drawn with a heat map, so that small errors stay visible.
+  """
+  cols = max(len(images) for _, images in rows)
+  fig, axes = plt.subplots(len(rows), cols, figsize=(0.8 * cols + 1.2, 0.85 * len(rows) + 0.3),
+                           dpi=100, squeeze=False)
+  for r, (label, images) in enumerate(rows):
+    error = label.startswith('|')
+    for k in range(cols):
+      ax = axes[r, k]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      for spine in ax.spines.values():
+        spine.set_visible(False)
+      if k < len(images):
+        picture = np.asarray(images[k])[..., 0] if images.shape[-1] == 1 else (images[k] + 1) / 2
+        ax.imshow(picture, cmap='magma' if error else 'gray', vmin=0 if error else -1,
+                  vmax=2 if error else 1, interpolation='nearest')
+    axes[r, 0].set_ylabel(label, rotation=0, ha='right', va='center', fontsize=8)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.15)
+  return _to_array(fig)

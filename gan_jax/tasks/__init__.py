@@ -12,6 +12,8 @@ before tasks existed keep working):
                    REINFORCE, boundary-seeking or maximum likelihood (discrete.py).
   toy_cycle        four players: G_ab, G_ba between two 2-D mixtures, D_a,
                    D_b, and a cycle loss (the layout a CycleGAN needs).
+  bigan            BiGAN / ALI: G(z), an encoder E(x) and a joint D(x, z)
+                   that tells (x, E(x)) from (G(z), z) (bigan.py).
 Each entry builds its task from explicit config fields; see its module.
 """
 
@@ -21,7 +23,8 @@ from typing import Callable
 
 from gan_jax import validation
 from gan_jax.errors import ConfigError
-from gan_jax.tasks import conditional, discrete, toy_conditional, toy_cycle, unconditional
+from gan_jax.tasks import (bigan, conditional, discrete, toy_conditional, toy_cycle,
+                           unconditional)
 from gan_jax.tasks.base import Player, Task
 
 TASKS: dict[str, Callable[..., Task]] = {
@@ -30,6 +33,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     'discrete': discrete.from_config,
     'toy_conditional': toy_conditional.from_config,
     'toy_cycle': toy_cycle.from_config,
+    'bigan': bigan.from_config,
 }
 DEFAULT_TASK = 'unconditional'
 
