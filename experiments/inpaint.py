@@ -26,7 +26,7 @@ if ROOT not in sys.path:
 import numpy as np  # pylint: disable=g-import-not-at-top
 from absl import app, flags
 
-from gan_jax import inpainting, visualize  # pylint: disable=g-import-not-at-top
+from gan_jax import visualize  # pylint: disable=g-import-not-at-top
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import feature_metrics
 

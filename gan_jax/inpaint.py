@@ -30,16 +30,15 @@ Bad input exits 1 with one line, before anything is written.
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from gan_jax import inpainting, tool_io, trained, validation, visualize
-from gan_jax.errors import USER_ERRORS, DataError
+from gan_jax.errors import DataError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import image_metrics
 
@@ -68,29 +67,6 @@ flags.DEFINE_string('out', None, 'Output directory; default '
                     '<workdir>/inpainting/<method>_<mask>_<images>.')
 
 
-def load_masks(mask: str, num: int, sample_shape, seed: int) -> tuple[str, np.ndarray]:
-  """(name, (num, H, W, 1) masks) of ``--mask``: a MASKS name or a .npy file."""
-  if mask in inpainting.MASKS:
-    return mask, inpainting.make_masks(mask, num, sample_shape, seed)
-  if not (mask.endswith('.npy') and os.path.isfile(mask)):
-    raise DataError(f'--mask={mask!r}: not one of {sorted(inpainting.MASKS)} and not a .npy file')
-  masks = np.load(mask, allow_pickle=False).astype(np.float32)
-  if masks.ndim == 2:
-    masks = masks[..., None]
-  if masks.ndim == 3:
-    masks = np.broadcast_to(masks, (num, *masks.shape))
-  h, w = sample_shape[:2]
-  if masks.ndim != 4 or masks.shape[1:] != (h, w, 1) or len(masks) < num:
-    raise DataError(f'--mask={mask!r} holds masks of shape {masks.shape}; must be ({h}, {w}), '
-                    f'({h}, {w}, 1) or (N >= {num}, {h}, {w}, 1)')
-  masks = np.ascontiguousarray(masks[:num])
-  try:
-    inpainting.check_mask(masks)
-  except DataError as e:
-    raise DataError(f'--mask={mask!r}: {e}') from None
-  return os.path.splitext(os.path.basename(mask))[0], masks
-
-
 def hole_metrics(completed: np.ndarray, truth: np.ndarray, masks: np.ndarray) -> dict:
   """Mean PSNR and SSIM over images, each on its hole (1 - M), data range [-1, 1]."""
   hole = 1.0 - masks
@@ -113,7 +89,7 @@ def run(workdir: str, method: str, mask: str, images: str, num_images: int, *,
     raise DataError(f'--window={window}; must be an odd positive integer')
   gan = trained.load(workdir, which, seed_index)
   target = tool_io.load_images(images, num_images, gan, seed)
-  mask_name, masks = load_masks(mask, num_images, gan.sample_shape, seed)
+  mask_name, masks = tool_io.load_masks(mask, num_images, gan.sample_shape, seed)
   out = out or os.path.join(workdir, 'inpainting', f'{method}_{mask_name}_{target.name}')
 
   if method == 'semantic':
@@ -159,27 +135,14 @@ def run(workdir: str, method: str, mask: str, images: str, num_images: int, *,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not FLAGS.workdir:
-    raise app.UsageError('--workdir is required: a training run\'s workdir')
-  logging.set_verbosity(logging.INFO)  # the search's progress
-  try:
-    record = run(FLAGS.workdir, FLAGS.method, FLAGS.mask, FLAGS.images, FLAGS.num_images,
-                 which=FLAGS.which, seed_index=FLAGS.seed_index, weighting=FLAGS.weighting,
-                 window=FLAGS.window, prior_weight=FLAGS.prior_weight, steps=FLAGS.steps,
-                 learning_rate=FLAGS.learning_rate, restarts=FLAGS.restarts,
-                 bound=FLAGS.bound, seed=FLAGS.seed, out=FLAGS.out)
-  except USER_ERRORS as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
-  print(f'{record["method"]} inpainting of {record["num_images"]} {record["images"]} images '
-        f'with {record["mask"]} holes, {record["workdir"]} (step {record["step"]}), '
-        f'{record["seconds_per_image"] * 1e3:.1f} ms per image\n')
-  print('| metric | value |\n|---|---|')
-  for k, v in record['metrics'].items():
-    print(f'| {k} | {v:.4g} |')
-  print(f'\nWrote {record["out"]}')
+  tool_io.main(argv, FLAGS.workdir, lambda: run(
+      FLAGS.workdir, FLAGS.method, FLAGS.mask, FLAGS.images, FLAGS.num_images,
+      which=FLAGS.which, seed_index=FLAGS.seed_index, weighting=FLAGS.weighting,
+      window=FLAGS.window, prior_weight=FLAGS.prior_weight, steps=FLAGS.steps,
+      learning_rate=FLAGS.learning_rate, restarts=FLAGS.restarts, bound=FLAGS.bound,
+      seed=FLAGS.seed, out=FLAGS.out),
+      lambda r: f'{r["method"]} inpainting of {r["num_images"]} {r["images"]} images with '
+                f'{r["mask"]} holes')
 
 
 if __name__ == '__main__':

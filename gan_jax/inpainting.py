@@ -1,4 +1,4 @@
-"""The image-side mathematics of semantic inpainting (Yeh et al. 2017, arXiv 1607.07539).
+"""Semantic inpainting (Yeh et al. 2017, arXiv 1607.07539): masks, losses, blending, search.
 
 Yeh et al. fill the hole of a corrupted image y with G(z_hat), where z_hat
 minimises  L(z) = L_c(z) + lambda L_p(z)  (lambda = 0.003 in the paper):
@@ -8,9 +8,10 @@ minimises  L(z) = L_c(z) + lambda L_p(z)  (lambda = 0.003 in the paper):
 
 with W the importance weights of the known pixels near the hole
 (``importance_weights``), then blend G(z_hat) into y with Poisson blending
-(``poisson_blend``). This module holds those pieces and the masks, the
-baselines (``mean_fill``, ``nearest_neighbour_fill``) and ``paste_back``; the
-optimisation over z lives elsewhere.
+(``poisson_blend``). This module holds those pieces, the masks, the
+baselines (``mean_fill``, ``nearest_neighbour_fill``, ``baseline``),
+``paste_back``, and the search itself (``semantic_inpaint``, by
+latent_search.py).
 
 Shapes: images are float32 (N, H, W, C) in [-1, 1]; a mask M is (N, H, W, 1)
 or (H, W, 1), broadcast over channels (and images), with Yeh's convention

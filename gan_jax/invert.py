@@ -25,16 +25,15 @@ exits 1 with one line, before anything is written.
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import jax  # pylint: disable=g-import-not-at-top
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from gan_jax import inversion, tool_io, trained, validation, visualize
-from gan_jax.errors import USER_ERRORS, ConfigError
+from gan_jax.errors import ConfigError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A training run\'s workdir (holds config.json and checkpoints).')
@@ -117,25 +116,10 @@ def run(workdir: str, method: str, images: str, num_images: int,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not FLAGS.workdir:
-    raise app.UsageError('--workdir is required: a training run\'s workdir')
-  logging.set_verbosity(logging.INFO)  # the search's and the encoder's progress
-  try:
-    record = run(FLAGS.workdir, FLAGS.method, FLAGS.images, FLAGS.num_images,
-                 settings_from_flags(), which=FLAGS.which, seed_index=FLAGS.seed_index,
-                 encoder_steps=FLAGS.encoder_steps, out=FLAGS.out)
-  except USER_ERRORS as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
-  print(f'{record["method"]} on {record["num_images"]} {record["images"]} images of '
-        f'{record["workdir"]} (step {record["step"]}), '
-        f'{record["seconds_per_image"] * 1e3:.1f} ms per image\n')
-  print('| metric | value |\n|---|---|')
-  for k, v in record['metrics'].items():
-    print(f'| {k} | {v:.4g} |')
-  print(f'\nWrote {record["out"]}')
+  tool_io.main(argv, FLAGS.workdir, lambda: run(
+      FLAGS.workdir, FLAGS.method, FLAGS.images, FLAGS.num_images, settings_from_flags(),
+      which=FLAGS.which, seed_index=FLAGS.seed_index, encoder_steps=FLAGS.encoder_steps,
+      out=FLAGS.out), lambda r: f'{r["method"]} on {r["num_images"]} {r["images"]} images')
 
 
 if __name__ == '__main__':

@@ -11,6 +11,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -18,8 +19,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from gan_jax import inpainting
+from gan_jax import inpainting, tool_io
+from gan_jax.errors import DataError
 from gan_jax.evaluation import image_metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,21 +130,32 @@ def test_cli_completes_held_out_digits(tiny_dcgan_run):
   assert os.path.exists(os.path.join(out, 'inpainting.png'))
 
 
-def test_cli_refuses_bad_masks_and_images(tiny_dcgan_run, tmp_path):
+def test_bad_masks_are_refused_with_one_line(tmp_path):
   files = {'ones': np.ones((28, 28, 1)), 'zeros': np.zeros((28, 28)),
-           'small': np.ones((14, 14, 1)), 'half': np.full((28, 28), 0.5)}
+           'small': np.ones((14, 14, 1)), 'half': np.full((28, 28), 0.5),
+           'few': np.ones((2, 28, 28, 1))}
   for name, array in files.items():
     np.save(tmp_path / f'{name}.npy', array.astype(np.float32))
-  np.save(tmp_path / 'bright.npy', np.full((2, 28, 28, 1), 2.0, np.float32))
+  cases = {'ones': 'hides no pixel', 'zeros': 'hides every pixel', 'small': 'must be (28, 28)',
+           'half': 'exactly 0 (missing) or 1', 'few': '(N >= 3, 28, 28, 1)'}
+  for name, message in cases.items():
+    with pytest.raises(DataError, match=re.escape(message)):
+      tool_io.load_masks(str(tmp_path / f'{name}.npy'), 3, (28, 28, 1), 0)
+  with pytest.raises(DataError, match='not one of'):
+    tool_io.load_masks('centre', 3, (28, 28, 1), 0)
+  # One (H, W) mask is used for every image.
+  one = np.ones((28, 28), np.float32)
+  one[:5] = 0
+  np.save(tmp_path / 'one.npy', one)
+  name, masks = tool_io.load_masks(str(tmp_path / 'one.npy'), 3, (28, 28, 1), 0)
+  assert name == 'one' and masks.shape == (3, 28, 28, 1) and masks[:, :5].max() == 0
+
+
+def test_cli_refuses_bad_input_and_writes_nothing(tiny_dcgan_run, tmp_path):
+  np.save(tmp_path / 'ones.npy', np.ones((28, 28, 1), np.float32))
   cases = {
       (f'--mask={tmp_path / "ones.npy"}',): 'hides no pixel',
-      (f'--mask={tmp_path / "zeros.npy"}',): 'hides every pixel',
-      (f'--mask={tmp_path / "small.npy"}',): 'must be (28, 28)',
-      (f'--mask={tmp_path / "half.npy"}',): 'exactly 0 (missing) or 1',
-      ('--mask=centre',): 'not one of',
-      (f'--images={tmp_path / "bright.npy"}', '--num_images=2'): 'must lie in [-1, 1]',
       ('--method=poisson',): 'allowed',
-      ('--window=4',): 'odd',
   }
   for args, message in cases.items():
     out = tmp_path / 'out'

@@ -5,4 +5,5 @@
                    histograms and the Inception Score of classifier outputs.
   classifier       the MNIST digit CNN whose logits and 128-d features the
                    metrics above use on images; weights ship in ``weights/``.
+  image_metrics    PSNR and SSIM between image pairs, on a region (inpainting's hole).
 """
