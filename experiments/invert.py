@@ -46,7 +46,7 @@ flags.DEFINE_string('figure', os.path.join(ROOT, 'docs', 'figures', 'inversion.p
 
 # (row name, label, which run, gan_jax.invert flags)
 ROWS = (
-    ('optimize', 'optimise |G(z) - x|^2, clipping to [-4, 4]', 'dcgan',
+    ('optimize', 'optimise the pixel MSE, clipping to [-4, 4]', 'dcgan',
      ['--method=optimize']),
     ('optimize_features', 'the same + 0.01 x classifier-feature distance', 'dcgan',
      ['--method=optimize', '--feature_weight=0.01']),
@@ -121,12 +121,13 @@ def main(argv):
   steps = {run: results[ROWS[[r[2] for r in ROWS].index(run)][0], 'samples']['step']
            for run in runs}
 
-  # The figure: held-out digits, then each method's reconstruction.
+  # The figure: held-out digits, then each method's reconstruction and its error map.
   first = np.load(os.path.join(FLAGS.runs, f'{ROWS[0][0]}_held_out', 'inversion.npz'))
   rows = [('x (held out)', first['images'][:FIGURE_DIGITS])]
   for name, _, _, _ in ROWS:
     arrays = np.load(os.path.join(FLAGS.runs, f'{name}_held_out', 'inversion.npz'))
-    rows.append((name, arrays['recon'][:FIGURE_DIGITS]))
+    recon = arrays['recon'][:FIGURE_DIGITS]
+    rows += [(name, recon), ('|error|', np.abs(recon - arrays['images'][:FIGURE_DIGITS]))]
   os.makedirs(os.path.dirname(FLAGS.figure), exist_ok=True)
   visualize.save_png(visualize.image_rows_figure(
       rows, title='G(z_hat) for held-out digits (BiGAN row: its own G)'), FLAGS.figure)
@@ -165,7 +166,8 @@ def main(argv):
       f'{np.median(jacobian[:, 49]):.4f} of it): G barely changes along most directions '
       'of z, so images that agree to a small pixel error can sit far apart in z.',
       '',
-      f'![Held-out digits and their reconstructions by each method]({fig_rel})',
+      f'![Held-out digits, each method\'s reconstruction and its error map |G(z_hat) - x|]'
+      f'({fig_rel})',
       '',
   ]
   with open(FLAGS.output, 'w') as f:
