@@ -68,6 +68,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.consensus_gamma = 10.0  # consensus rule: weight of 1/2 |v|^2
   config.train.num_seeds = 1        # N independent GANs in one program (jax.vmap)
   config.train.on_nonfinite = 'stop'  # stop | skip a non-finite update
+  # K steps in one compiled lax.scan (gan_jax/dispatch.py): same numbers, fewer
+  # host launches. 1 here: on XLA:CPU the scanned DCGAN step measured slower
+  # (README, Speed); configs/toy2d.py turns it on for the small MLP.
+  config.train.steps_per_dispatch = 1
 
   config.optim = ml_collections.ConfigDict()
   config.optim.name = 'adam'        # adam | sgd (plain: params -= lr * grad)

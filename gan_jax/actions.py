@@ -222,9 +222,13 @@ class Profile:
     self.on = lead and num_steps > 0
     self.tracing = False
 
+  def covers(self, done: int) -> bool:
+    """Whether the step that makes ``done`` is traced (it then runs alone, dispatch.py)."""
+    return self.on and self.first <= done <= self.last
+
   def step(self, done: int):
     """Context manager around the train step that makes step ``done``."""
-    if not self.on or not self.first <= done <= self.last:
+    if not self.covers(done):
       return contextlib.nullcontext()
     if not self.tracing:
       jax.profiler.start_trace(self.dir, create_perfetto_trace=True)

@@ -33,6 +33,8 @@ def _validate_loop(config) -> None:
     section, name = field.split('.')
     validation.positive(field, config[section][name], numbers.Integral)
   validation.at_least_zero('log.profile_steps', config.log.get('profile_steps', 0))
+  validation.positive('train.steps_per_dispatch',
+                      config.train.get('steps_per_dispatch', 1), numbers.Integral)
 
 
 def _validate_across(config, num_devices: int) -> None:

@@ -21,6 +21,8 @@ global batch to ``put_batch``.
 
 from __future__ import annotations
 
+import functools
+
 import flax.jax_utils
 import jax
 import numpy as np
@@ -53,15 +55,20 @@ class Parallel:
                                 axis_types=(AxisType.Auto,))
       self.replicated = NamedSharding(self.mesh, P())
       self.sharded = NamedSharding(self.mesh, P(DATA_AXIS))
+      # Batches of several steps (dispatch.py): (steps, batch, ...), split on batch.
+      self.sharded_steps = NamedSharding(self.mesh, P(None, DATA_AXIS))
 
-  def compile(self, step_fn):
+  def compile(self, step_fn, stacked: bool = False):
     """``step_fn(state, batch) -> (state, metrics)`` compiled for this mode.
 
-    Every leaf of the batch dict is split along its first axis.
+    Every leaf of the batch dict is split along its first axis, or with
+    ``stacked`` (a batch per step on axis 0, ``dispatch.scan_steps``) along
+    its second.
     """
     if self.mode == 'pmap':
       return jax.pmap(step_fn, axis_name=DATA_AXIS, donate_argnums=0)
-    return jax.jit(step_fn, in_shardings=(self.replicated, self.sharded),
+    return jax.jit(step_fn, in_shardings=(
+        self.replicated, self.sharded_steps if stacked else self.sharded),
                    out_shardings=(self.replicated, self.replicated),
                    donate_argnums=0)
 
@@ -80,21 +87,27 @@ class Parallel:
   def get_metrics(self, metrics):
     return jax.tree.map(lambda m: m[0], metrics) if self.mode == 'pmap' else metrics
 
-  def put_batch(self, local):
+  def put_batch(self, local, stacked: bool = False):
     """This process's rows of the global batch -> the step's input, leaf by leaf.
 
     Each leaf of ``local`` (a dict of arrays) has shape (B / num_processes,
-    ...), rows process_index * b .. of the global batch. For pmap it is split
-    over the local devices, for jit it becomes one global array sharded over
-    all devices.
+    ...), rows process_index * b .. of the global batch, or with ``stacked``
+    (K, B / num_processes, ...), one such batch per step. For pmap it is split
+    over the local devices (device axis first), for jit it becomes one global
+    array sharded over all devices along the batch axis.
     """
-    return jax.tree.map(self._put_leaf, local)
+    return jax.tree.map(functools.partial(self._put_leaf, stacked=stacked), local)
 
-  def _put_leaf(self, local: np.ndarray):
+  def _put_leaf(self, local: np.ndarray, stacked: bool):
+    axis = int(stacked)  # the batch axis
     if self.mode == 'pmap':  # pmap splits the leading axis over local devices
-      return local.reshape(jax.local_device_count(), -1, *local.shape[1:])
-    global_shape = (local.shape[0] * jax.process_count(), *local.shape[1:])
-    return jax.make_array_from_process_local_data(self.sharded, local, global_shape)
+      split = local.reshape(*local.shape[:axis], jax.local_device_count(), -1,
+                            *local.shape[axis + 1:])
+      return np.moveaxis(split, axis, 0)
+    global_shape = list(local.shape)
+    global_shape[axis] *= jax.process_count()
+    return jax.make_array_from_process_local_data(
+        self.sharded_steps if stacked else self.sharded, local, tuple(global_shape))
 
 
 def to_host(tree):

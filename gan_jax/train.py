@@ -26,7 +26,7 @@ import numpy as np
 from absl import logging
 from tensorboardX import SummaryWriter
 
-from gan_jax import config_checks, models, parallel, steps, workdir as workdir_lib
+from gan_jax import config_checks, dispatch, models, parallel, steps, workdir as workdir_lib
 from gan_jax import plot as plot_lib
 from gan_jax.actions import (METRICS_LOG, MODEL_SUMMARY, Evaluation, Profile, Progress,
                              SampleGrids, log_hparams, model_summary, nonfinite_report)
@@ -105,7 +105,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   dataset, datasets, per_step = _load_data(config, seeds)
   game = create_game(config, dataset, axis_name=par.axis_name)
   state = par.put_state(init_state(config, game, dataset, t.num_seeds))
-  train_step = par.compile(seeds.map(steps.make_train_step(game, t.update_rule, t.d_steps)))
+  step_fn = steps.make_train_step(game, t.update_rule, t.d_steps)
+  train_step = par.compile(seeds.map(step_fn))
   sample = make_sampler(game)
   evaluation = Evaluation(config, dataset, game.task.sample_inputs, sample, t.num_steps)
   # Fake CPU devices can deadlock in back-to-back all-reduces unless each step
@@ -169,23 +170,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                       metrics_path=metrics_path if lead else None)
   profile = Profile(workdir, start, config.log.get('profile_steps', 0), lead)
   multiprocess = num_processes > 1
+
+  def acts_at(done: int) -> bool:
+    # Where the loop does something after the step: a dispatch group ends there.
+    return (done % config.log.log_every == 0 or done % config.log.checkpoint_every == 0
+            or done % config.log.sample_every == 0 or evaluation.due(done)
+            or profile.covers(done) or profile.covers(done + 1))
+
+  groups = dispatch.Groups(t.get('steps_per_dispatch', 1), t.num_steps, acts_at)
+  train_steps = None
+  if groups.k > 1:
+    train_steps = par.compile(dispatch.scan_steps(seeds.map(step_fn)), stacked=True)
+    caveat = dispatch.cpu_convolution_caveat(
+        seeds.map(step_fn), par.get_state(state),
+        seeds.batch(datasets, start, per_step, process, num_processes), par.axis_name)
+    if caveat:
+      logging.warning('%s', caveat)
+  dispatches = 0
   with workdir_lib.stop_requests(multiprocess) as stop:
-    for step in range(start, t.num_steps):
-      local = seeds.batch(datasets, step, per_step, process, num_processes)
-      with profile.step(step + 1):
-        state, metrics = train_step(state, par.put_batch(local))
+    step = start
+    while step < t.num_steps:
+      n = groups.length(step)
+      local = [seeds.batch(datasets, s, per_step, process, num_processes)
+               for s in range(step, step + n)]
+      with profile.step(step + n):  # profiled steps are groups of one
+        if n == 1:
+          state, metrics = train_step(state, par.put_batch(local[0]))
+        else:
+          state, metrics = train_steps(state, par.put_batch(
+              dispatch.stack_batches(local), stacked=True))
       if block_each_step:
         jax.block_until_ready(state)
-      history.append(par.get_metrics(metrics))
-      done = step + 1
+      history.append((n, par.get_metrics(metrics)))
+      step = done = step + n
+      dispatches += 1
       profile.after(done, state)
-      if multiprocess and workdir_lib.agreed_stop(done):
+      # The preemption service counts calls: the same dispatches on every process.
+      if multiprocess and workdir_lib.agreed_stop(dispatches):
         stop.append(signal.SIGTERM)  # the same step on every process
       log_now = done % config.log.log_every == 0 or done == t.num_steps
       ckpt_now = done % config.log.checkpoint_every == 0 or done == t.num_steps or stop
       eval_now = evaluation.due(done) and not stop
       if not (log_now or ckpt_now or eval_now):
         continue
+      history = dispatch.per_step(history)
       report = nonfinite_report(history, done - len(history))
       if report and t.on_nonfinite == 'stop':
         raise NonFiniteError(f'{report}; stopped (train.on_nonfinite=stop). The last '

@@ -13,8 +13,9 @@ from absl import logging
 from gan_jax.errors import ConfigError
 
 # Fields whose change does not change the steps already taken (a run may be
-# extended by raising train.num_steps, or get other evaluators).
-OBSERVATION_ONLY = ('log.', 'eval.', 'train.num_steps')
+# extended by raising train.num_steps, or get other evaluators; the steps per
+# dispatch change the speed, not the numbers).
+OBSERVATION_ONLY = ('log.', 'eval.', 'train.num_steps', 'train.steps_per_dispatch')
 # What a field missing from an older saved config meant.
 _DEFAULTS = {'task': 'unconditional'}
 
