@@ -36,6 +36,7 @@ import numpy as np
 from jax.scipy.sparse.linalg import cg
 
 from gan_jax import latent_search, validation
+from gan_jax.batching import in_batches
 from gan_jax.errors import ConfigError, DataError
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -469,21 +470,10 @@ def semantic_inpaint(generate: Callable, discriminate: Callable, z_dim: int,
       {'image': np.asarray(images), 'weights': np.asarray(weights)}, z0, steps=steps,
       learning_rate=learning_rate, constraint='clip', bound=bound, seed=seed,
       label=f'inpaint ({weighting}, lambda {prior_weight:g})')
-  fill = _rows(generate, result.z)
+  fill = in_batches(generate, result.z)
   return Completion(fill, np.asarray(paste_back(fill, images, masks)),
-                    _rows(lambda b: poisson_blend(*b), (fill, images, masks)), result.z,
+                    in_batches(poisson_blend, (fill, images, masks)), result.z,
                     time.time() - start)
-
-
-def _rows(fn: Callable, arrays, batch: int = 256) -> np.ndarray:
-  """fn over the leading axis of ``arrays`` (one array or a tuple), ``batch`` rows at a time."""
-  arrays = arrays if isinstance(arrays, tuple) else (arrays,)
-  unpack = len(arrays) > 1
-  out = []
-  for lo in range(0, len(arrays[0]), batch):
-    rows = tuple(jnp.asarray(a[lo:lo + batch]) for a in arrays)
-    out.append(np.asarray(fn(rows if unpack else rows[0])))
-  return np.concatenate(out)
 
 
 def baseline(name: str, images: np.ndarray, masks: np.ndarray,

@@ -34,6 +34,7 @@ import optax
 from absl import logging
 
 from gan_jax import latent_search, validation
+from gan_jax.batching import in_batches
 from gan_jax.evaluation.classifier import apply_in_batches
 from gan_jax.modeling import apply_model
 from gan_jax.models.bigan import create_bigan_models
@@ -121,11 +122,6 @@ def train_encoder(generate: Callable, module: nn.Module, z_dim: int, sample_shap
 def encoder_from_variables(module: nn.Module, variables: dict) -> Callable:
   """x -> E(x) in eval mode for saved ``variables``."""
   return jax.jit(lambda x: module.apply(variables, x, train=False))
-
-
-def in_batches(fn: Callable, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-  """fn (M, ...) -> (M, ...) over the rows of ``x``, ``batch_size`` at a time."""
-  return apply_in_batches(lambda _, rows: fn(rows), None, x, batch_size)
 
 
 def cached_encoder(gan, steps: int, seed: int = 0) -> Callable:

@@ -25,6 +25,7 @@ import numpy as np
 from absl import app, logging
 
 from gan_jax import inpainting, visualize
+from gan_jax.batching import in_batches
 
 from gan_jax.errors import USER_ERRORS, DataError
 from gan_jax.evaluation import classifier as classifier_lib
@@ -97,7 +98,7 @@ def load_images(source: str, num: int, gan, seed: int = 0) -> Images:
   if source == 'samples':
     z = np.asarray(jax.random.normal(jax.random.PRNGKey(seed + TARGET_Z_OFFSET),
                                      (num, gan.z_dim)))
-    return Images('samples', classifier_lib.apply_in_batches(lambda _, rows: gan.generate(rows), None, z), None, z)
+    return Images('samples', in_batches(gan.generate, z), None, z)
   return _from_file(source, num, gan.sample_shape)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import optax
 from flax import traverse_util
 
+from gan_jax.batching import in_batches
 from gan_jax.data.images import SPLIT_SEED, TEST_PER_CLASS, embedded_subset  # noqa: F401 (re-exported)
 
 Params = Any
@@ -106,9 +107,8 @@ def apply_in_batches(fn: Callable[[Params, jax.Array], jax.Array], params: Param
                      images, batch_size: int = 500) -> np.ndarray:
   """fn(params, images) computed ``batch_size`` images at a time.
 
-  The last batch is padded to ``batch_size`` so that a jitted ``fn`` compiles
-  once; memory is that of one batch (conv activations of 10k digits at once
-  would take ~0.5 GB).
+  The last batch is padded (``batching.in_batches``), so a jitted ``fn``
+  compiles once.
 
   Args:
     fn: (params, (b, 28, 28, 1)) -> (b, ...), e.g. ``DigitClassifier.features``.
@@ -119,14 +119,8 @@ def apply_in_batches(fn: Callable[[Params, jax.Array], jax.Array], params: Param
   Returns:
     (N, ...) numpy array.
   """
-  images = np.asarray(images, np.float32)
-  n = len(images)
-  outputs = []
-  for start in range(0, n, batch_size):
-    batch = images[start:start + batch_size]
-    padded = np.pad(batch, [(0, batch_size - len(batch))] + [(0, 0)] * (batch.ndim - 1))
-    outputs.append(np.asarray(fn(params, padded))[:len(batch)])
-  return np.concatenate(outputs)
+  return in_batches(lambda rows: fn(params, rows), np.asarray(images, np.float32),
+                    batch_size)
 
 
 class DigitClassifier(NamedTuple):
