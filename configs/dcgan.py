@@ -42,6 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.g_width = 64         # ngf: channels of G's last hidden layer
   config.model.d_width = 64         # ndf: channels of D's first layer
   config.model.conv_transpose_impl = 'auto'  # auto | xla | subpixel
+  config.model.conv_impl = 'auto'  # auto | xla | patches | space_to_depth | patches_vjp
   config.model.dtype = 'float32'    # dcgan*: float32 | bfloat16 compute (params float32)
   config.model.g_hidden = (256, 256)  # mlp only
   config.model.d_hidden = (256, 256)  # mlp only

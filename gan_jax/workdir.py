@@ -17,7 +17,7 @@ from gan_jax.errors import ConfigError
 # dispatch change the speed, not the numbers).
 OBSERVATION_ONLY = ('log.', 'eval.', 'train.num_steps', 'train.steps_per_dispatch')
 # What a field missing from an older saved config meant.
-_DEFAULTS = {'task': 'unconditional'}
+_DEFAULTS = {'task': 'unconditional', 'model.conv_impl': 'auto'}
 
 
 def prepare(workdir: str) -> None:

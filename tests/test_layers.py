@@ -48,5 +48,8 @@ def test_auto_picks_subpixel_for_strided_layers_on_cpu():
   assert resolve_conv_transpose_impl('auto', (2, 2)) == 'subpixel'
   assert resolve_conv_transpose_impl('auto', (1, 1)) == 'xla'
   assert resolve_conv_transpose_impl('xla', (2, 2)) == 'xla'
+  # On CPU an output layer of few channels is faster by XLA's own (layers.py).
+  assert resolve_conv_transpose_impl('auto', (2, 2), 3) == 'xla'
+  assert resolve_conv_transpose_impl('auto', (2, 2), 64) == 'subpixel'
   with pytest.raises(ValueError, match='conv_transpose_impl'):
     resolve_conv_transpose_impl('fast')

@@ -4,6 +4,7 @@ Each entry builds a generator/discriminator pair of flax.linen modules from
 explicit fields of the model config. Names: see ``MODELS``. Options for any
 discriminator that has them: ``model.d_spectral_norm`` (dcgan and mlp) and
 ``model.pack`` (PacGAN, every model); ``model.dtype`` (float32 | bfloat16)
+and ``model.conv_impl`` (how D's convolutions are computed, models/conv.py)
 for the DCGANs. ``create_conditional_models`` wraps a pair into G(z, y) and
 D(x, y) by ``model.g_conditioning`` and ``model.d_conditioning`` (see
 conditional.py).
@@ -24,6 +25,7 @@ from gan_jax.errors import ConfigError
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.conditional import (D_CONDITIONINGS, G_CONDITIONINGS,
                                         ConditionalDiscriminator, ConditionalGenerator)
+from gan_jax.models.conv import CONV_IMPLS
 from gan_jax.models.dirac import DiracDiscriminator, DiracGenerator, SAMPLE_SHAPE
 from gan_jax.models.layers import CONV_TRANSPOSE_IMPLS
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
@@ -41,7 +43,8 @@ def _dcgan_mnist(cfg, shape, axis_name) -> ModelPair:
       dtype=_dtype(cfg)),
           DCGANDiscriminator(features=(v, 2 * v), strides=(2, 2),
                              kernel_size=5, axis_name=axis_name,
-                             spectral_norm=_spectral_norm(cfg), dtype=_dtype(cfg)))
+                             spectral_norm=_spectral_norm(cfg), dtype=_dtype(cfg),
+                             conv_impl=_conv_impl(cfg)))
 
 
 def _dcgan64(cfg, shape, axis_name) -> ModelPair:
@@ -56,7 +59,8 @@ def _dcgan64(cfg, shape, axis_name) -> ModelPair:
                              strides=(2, 2, 2, 2), kernel_size=4,
                              padding=((1, 1), (1, 1)), in_bias=False,
                              out_bias=False, axis_name=axis_name,
-                             spectral_norm=_spectral_norm(cfg), dtype=_dtype(cfg)))
+                             spectral_norm=_spectral_norm(cfg), dtype=_dtype(cfg),
+                             conv_impl=_conv_impl(cfg)))
 
 
 def _mlp(cfg, shape, axis_name) -> ModelPair:
@@ -89,6 +93,12 @@ def _spectral_norm(cfg) -> bool:
   # Configs written before the option existed (and tests' small ConfigDicts)
   # leave it out: off.
   return bool(cfg.get('d_spectral_norm', False))
+
+
+def _conv_impl(cfg) -> str:
+  # Configs saved before the option existed (and tests' small ConfigDicts):
+  # 'auto', which computes the same function as the nn.Conv they were run with.
+  return cfg.get('conv_impl', 'auto')
 
 
 # name -> (builder, native image size or None when any sample shape works).
@@ -180,6 +190,11 @@ def validate_config(m) -> None:
   """Raises ConfigError for the first invalid field of ``config.model``."""
   validation.choice('model.name', m.name, MODELS)
   validation.choice('model.conv_transpose_impl', m.conv_transpose_impl, CONV_TRANSPOSE_IMPLS)
+  validation.choice('model.conv_impl', _conv_impl(m), CONV_IMPLS)
+  if _conv_impl(m) == 'space_to_depth' and m.name == 'dcgan_mnist':
+    raise ConfigError("model.conv_impl='space_to_depth' needs kernels divisible by the "
+                      "strides, but model.name='dcgan_mnist' has k5 s2 convolutions; use "
+                      "'auto', 'xla', 'patches' or 'patches_vjp' (or model.name='dcgan64')")
   dtype = m.get('dtype', 'float32')
   validation.choice('model.dtype', dtype, DTYPES)
   if dtype != 'float32' and m.name not in DTYPE_MODELS:

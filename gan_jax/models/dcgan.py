@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.models.conv import Conv
 from gan_jax.models.layers import ConvTranspose, maybe_spectral_norm
 
 dcgan_init = nn.initializers.normal(stddev=0.02)
@@ -128,7 +129,10 @@ class DCGANDiscriminator(nn.Module):
   a bias (``in_bias``); the others are followed by BatchNorm. With
   ``spectral_norm`` every conv and the dense layer are spectrally normalised
   (see layers.maybe_spectral_norm); BatchNorm stays. ``dtype`` as in the
-  generator; the logits are float32.
+  generator; the logits are float32. ``conv_impl`` chooses how the
+  convolutions are computed ('auto' | 'xla' | 'patches' | 'space_to_depth' |
+  'patches_vjp', see models/conv.py): the same function and parameters
+  (``Conv`` is a drop-in ``nn.Conv``) whichever it is.
   """
   features: Sequence[int]
   strides: Sequence[int]
@@ -140,13 +144,14 @@ class DCGANDiscriminator(nn.Module):
   spectral_norm: bool = False
   dtype: Any = jnp.float32
   return_features: bool = False
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True):
     for i, (features, stride) in enumerate(zip(self.features, self.strides)):
-      conv = nn.Conv(features, (self.kernel_size,) * 2, (stride, stride),
-                     padding=self.padding, use_bias=i == 0 and self.in_bias,
-                     kernel_init=dcgan_init, dtype=self.dtype)
+      conv = Conv(features, (self.kernel_size,) * 2, (stride, stride),
+                  padding=self.padding, use_bias=i == 0 and self.in_bias,
+                  kernel_init=dcgan_init, dtype=self.dtype, impl=self.conv_impl)
       x = maybe_spectral_norm(conv, self.spectral_norm, train)(x)
       if i > 0:
         x = _batch_norm(train, self.axis_name, self.dtype)(x)

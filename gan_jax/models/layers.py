@@ -25,21 +25,32 @@ CONV_TRANSPOSE_IMPLS = ('auto', 'xla', 'subpixel')
 Padding = str | Sequence[tuple[int, int]]
 
 
-def resolve_conv_transpose_impl(impl: str, strides: Sequence[int] = (2, 2)) -> str:
-  """Maps 'auto' to the fastest implementation for the backend and strides.
+def resolve_conv_transpose_impl(impl: str, strides: Sequence[int] = (2, 2),
+                                out_channels: int | None = None) -> str:
+  """Maps 'auto' to the fastest implementation for the backend, strides and C_out.
 
   Measured with experiments/benchmark.py (README, Speed): on CPU the sub-pixel
   form avoids XLA's slow strided weight gradient, and on an H100 it made the
   whole DCGAN-64 step about twice as fast as cuDNN's transposed convolution.
   A stride-1 layer is an ordinary convolution either way, and XLA's own is
-  faster. TPUs (not measured here) keep the native form.
+  faster: even 'subpixel' runs it by XLA's own. TPUs (not measured here) keep the native form. On CPU an output
+  layer with few channels is the exception: there XLA's own weight gradient
+  is fast and the sub-pixel one is not (experiments/conv_layers.py, batch 64,
+  forward + both gradients, ms sub-pixel -> xla: MNIST G3 14x14x64 -> 28x28x1
+  93 -> 9.6; DCGAN-64 G4 32x32x64 -> 64x64x3 721 -> 108; the 64- to
+  256-channel layers stay 3-9x faster sub-pixel), so C_out <= 4 keeps 'xla'.
   """
   if impl not in CONV_TRANSPOSE_IMPLS:
     raise ValueError(
         f'model.conv_transpose_impl={impl!r}; allowed: {CONV_TRANSPOSE_IMPLS}')
+  strided = any(s > 1 for s in strides)
+  if impl == 'subpixel' and not strided:
+    return 'xla'  # one phase: nothing to rewrite, and XLA's own is faster
   if impl == 'auto':
-    strided = any(s > 1 for s in strides)
-    return 'subpixel' if strided and jax.default_backend() != 'tpu' else 'xla'
+    few_outputs = (out_channels is not None and out_channels <= 4
+                   and jax.default_backend() == 'cpu')
+    return ('subpixel' if strided and not few_outputs and jax.default_backend() != 'tpu'
+            else 'xla')
   return impl
 
 
@@ -173,7 +184,7 @@ class ConvTranspose(nn.Module):
     kernel = self.param('kernel', self.kernel_init,
                         (*self.kernel_size, x.shape[-1], self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    if resolve_conv_transpose_impl(self.impl, self.strides) == 'xla':
+    if resolve_conv_transpose_impl(self.impl, self.strides, self.features) == 'xla':
       y = lax.conv_transpose(x, kernel, tuple(self.strides), self.padding,
                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     else:
