@@ -33,7 +33,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +45,7 @@ from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from configs import dcgan, toy2d  # pylint: disable=g-import-not-at-top
 from gan_jax import modeling, steps, train  # pylint: disable=g-import-not-at-top
+from timing import timed  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list('nets', ['mnist', 'dcgan64'], 'Nets to time.')
 flags.DEFINE_list('batches', ['64'], 'Batch sizes.')
@@ -63,18 +63,6 @@ flags.DEFINE_string('out', '', 'Also write the Markdown report here.')
 FLAGS = flags.FLAGS
 
 NETS = {'mnist': ('dcgan_mnist', (28, 28, 1)), 'dcgan64': ('dcgan64', (64, 64, 3))}
-
-
-def timed(fn, repeats, warmup):
-  """Median, min and max seconds of ``fn()`` (which must block) after warm-up."""
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times)), float(min(times)), float(max(times))
 
 
 def cost(jitted, *args) -> tuple[float, float]:

@@ -40,12 +40,12 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Callable, NamedTuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import jax  # pylint: disable=g-import-not-at-top
@@ -55,6 +55,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 from jax import lax  # pylint: disable=g-import-not-at-top
 
+from timing import timed  # pylint: disable=g-import-not-at-top
 from gan_jax.models import conv as conv_lib  # pylint: disable=g-import-not-at-top
 from gan_jax.models import layers  # pylint: disable=g-import-not-at-top
 
@@ -115,18 +116,6 @@ def dcgan_layers(width: int = 64) -> list[Layer]:
   d64 = [Layer('dcgan64', f'D{i + 1}', False, 64 // 2**i, 3 if i == 0 else w * 2**(i - 1),
                32 // 2**i, w * 2**i, 4, 2, p1, 1) for i in range(4)]
   return mnist + g64 + d64
-
-
-def timed(fn: Callable[[], object], repeats: int, warmup: int) -> tuple[float, float, float]:
-  """(median, min, max) seconds of ``fn()``, which must block, after warm-up."""
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times)), float(min(times)), float(max(times))
 
 
 def matmul_peak(repeats: int, n: int = 4096) -> float:
