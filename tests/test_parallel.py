@@ -15,7 +15,12 @@ from gan_jax import config_checks, train
 from gan_jax.checkpoint import Checkpointer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOL = 1e-4  # relative to each tensor's largest entry: float32 reduction order
+# Relative to each tensor's largest entry: float32 reduction order, which
+# Adam's first step amplifies where a gradient is near 0. 1.1e-4 measured on
+# g_params (pmap, alternating) once G's 1-channel output layer became XLA's
+# own transposed conv on CPU (models/layers.py); a gradient left unaveraged
+# over the devices is off by 1e-2 and more.
+TOL = 3e-4
 # Relative to each metric (float32 losses, D outputs, norms: means and sums
 # over the batch or the parameters): ~100 float32 ulps of reduction order
 # (<= 1.3e-7 measured on 8 fake devices). A device's own, unaveraged losses
