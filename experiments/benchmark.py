@@ -28,7 +28,6 @@ run; FLOPs are counted on the float32 program.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -45,7 +44,7 @@ from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from configs import dcgan, toy2d  # pylint: disable=g-import-not-at-top
 from gan_jax import modeling, steps, train  # pylint: disable=g-import-not-at-top
-from timing import timed  # pylint: disable=g-import-not-at-top
+from timing import loop_steps_per_sec, timed  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list('nets', ['mnist', 'dcgan64'], 'Nets to time.')
 flags.DEFINE_list('batches', ['64'], 'Batch sizes.')
@@ -192,9 +191,7 @@ def bench_dispatch(k: int, num_steps: int = 3000, interval: int = 500) -> tuple[
     config.log.sample_every = config.log.checkpoint_every = num_steps
     with tempfile.TemporaryDirectory() as workdir:
       train.train_and_evaluate(config, workdir)
-      with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-        per_line = [json.loads(line)['steps_per_sec'] for line in f]
-    rates.append(float(np.median(per_line[1:])))
+      rates.append(loop_steps_per_sec(workdir))
   return rates[0], rates[1]
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 from jax import lax  # pylint: disable=g-import-not-at-top
 
-from timing import timed  # pylint: disable=g-import-not-at-top
+from timing import cpu_name, timed  # pylint: disable=g-import-not-at-top
 from gan_jax.models import conv as conv_lib  # pylint: disable=g-import-not-at-top
 from gan_jax.models import layers  # pylint: disable=g-import-not-at-top
 
@@ -264,12 +263,7 @@ def report(chosen, rows, peak, flag_tags, repeats) -> str:
   versions = f'jax {jax.__version__}, jaxlib {jaxlib.__version__}'
   versions += ''.join(f', {m} {sys.modules[m].__version__}' for m in ('flax', 'torch')
                       if m in sys.modules)
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open('/proc/cpuinfo') as f:
-      cpu = next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
-  except (OSError, StopIteration):
-    pass
+  cpu = cpu_name()
   lines = [
       '# Convolution layers of the DCGANs: our formulations vs PyTorch', '',
       f'Machine: {cpu}, {os.cpu_count()} CPU cores, {jax.default_backend()} backend; {versions}'

@@ -19,7 +19,6 @@ otherwise idle machine: the two share the CPU cores with nothing else.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -34,6 +33,7 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from configs import dcgan  # pylint: disable=g-import-not-at-top
+from timing import loop_steps_per_sec  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_string('out', '', 'Write the markdown table here (e.g. docs/default_run_time.md).')
 flags.DEFINE_integer('num_steps', 0, 'Steps for both (0 = the config default).')
@@ -54,11 +54,10 @@ def run_ours(num_steps: int) -> dict:
     wall = time.perf_counter() - tick
     if out.returncode:
       raise RuntimeError(f'{" ".join(cmd)} failed:\n{out.stderr[-3000:]}')
-    with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-      rates = [json.loads(line)['steps_per_sec'] for line in f]
+    step = 1 / loop_steps_per_sec(workdir)
     with open(os.path.join(workdir, 'eval.jsonl')) as f:
       evals = sum(1 for _ in f)
-  return {'wall': wall, 'step': 1 / float(np.median(rates[1:])), 'evals': evals}
+  return {'wall': wall, 'step': step, 'evals': evals}
 
 
 def run_torch(num_steps: int, timed_steps: int, batch: int, update: str) -> dict:

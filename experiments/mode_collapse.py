@@ -44,6 +44,7 @@ from gan_jax import train  # pylint: disable=g-import-not-at-top
 from gan_jax.data import create_dataset  # pylint: disable=g-import-not-at-top
 from gan_jax.evaluation import classifier  # pylint: disable=g-import-not-at-top
 from gan_jax.evaluation import evaluators as ev  # pylint: disable=g-import-not-at-top
+from timing import cpu_name  # pylint: disable=g-import-not-at-top
 from gan_jax.data import stacked_mnist  # pylint: disable=g-import-not-at-top
 from gan_jax.seeds import mean_and_stderr  # pylint: disable=g-import-not-at-top
 
@@ -404,13 +405,7 @@ def stacked_budget(results: list[Result]) -> str:
 
 
 def machine() -> str:
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open('/proc/cpuinfo') as f:
-      cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-  except (OSError, StopIteration):
-    pass
-  return (f'{os.cpu_count()} CPU cores ({cpu}), {jax.devices()[0].platform}, '
+  return (f'{os.cpu_count()} CPU cores ({cpu_name()}), {jax.devices()[0].platform}, '
           f'jax {jax.__version__}, Python {platform.python_version()}')
 
 

@@ -1,7 +1,10 @@
-"""The one timing helper of the benchmark scripts (benchmark.py, conv_layers.py)."""
+"""Timing and machine helpers the experiment scripts share."""
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import time
 from typing import Callable
 
@@ -18,3 +21,22 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int) -> tuple[float, f
     fn()
     times.append(time.perf_counter() - start)
   return float(np.median(times)), float(min(times)), float(max(times))
+
+
+def cpu_name() -> str:
+  """The CPU's model name (from /proc/cpuinfo where there is one)."""
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open('/proc/cpuinfo') as f:
+      cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+  except (OSError, StopIteration):
+    pass
+  return cpu
+
+
+def loop_steps_per_sec(workdir: str) -> float:
+  """Median steps/s of a finished run's progress lines (metrics.jsonl) after the first,
+  which includes compilation."""
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rates = [json.loads(line)['steps_per_sec'] for line in f]
+  return float(np.median(rates[1:]))

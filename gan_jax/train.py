@@ -105,8 +105,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   dataset, datasets, per_step = _load_data(config, seeds)
   game = create_game(config, dataset, axis_name=par.axis_name)
   state = par.put_state(init_state(config, game, dataset, t.num_seeds))
-  step_fn = steps.make_train_step(game, t.update_rule, t.d_steps)
-  train_step = par.compile(seeds.map(step_fn))
+  step_fn = seeds.map(steps.make_train_step(game, t.update_rule, t.d_steps))
+  train_step = par.compile(step_fn)
   sample = make_sampler(game)
   evaluation = Evaluation(config, dataset, game.task.sample_inputs, sample, t.num_steps)
   # Fake CPU devices can deadlock in back-to-back all-reduces unless each step
@@ -180,9 +180,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   groups = dispatch.Groups(t.get('steps_per_dispatch', 1), t.num_steps, acts_at)
   train_steps = None
   if groups.k > 1:
-    train_steps = par.compile(dispatch.scan_steps(seeds.map(step_fn)), stacked=True)
+    train_steps = par.compile(dispatch.scan_steps(step_fn), stacked=True)
     caveat = dispatch.cpu_convolution_caveat(
-        seeds.map(step_fn), par.get_state(state),
+        step_fn, par.get_state(state),
         seeds.batch(datasets, start, per_step, process, num_processes), par.axis_name)
     if caveat:
       logging.warning('%s', caveat)
