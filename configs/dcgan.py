@@ -47,6 +47,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.g_hidden = (256, 256)  # mlp only
   config.model.d_hidden = (256, 256)  # mlp only
   config.model.output_activation = 'tanh'  # mlp only: tanh | none
+  config.model.g_batch_norm = False  # mlp only: BatchNorm after G's hidden layers (no bias)
+  config.model.d_maxout_pieces = 1  # mlp only: k > 1 makes D's hidden layers maxout of k pieces
+  config.model.init_std = 0.0       # mlp only: > 0 draws kernels N(0, std); 0 = LeCun normal
   config.model.d_spectral_norm = False  # spectral normalisation of D's layers (dcgan*, mlp)
   config.model.pack = 1             # PacGAN: D judges packs of this many samples; 1 = off
   config.model.dirac_init = (1.0, 1.0)  # scalar_dirac only: (theta, psi) at step 0
@@ -54,7 +57,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   config.train.num_steps = 3000
   config.train.batch_size = 64      # global, over all devices
-  # non_saturating | minimax | hinge | wasserstein | least_squares | relativistic_average
+  # non_saturating | minimax | hinge | wasserstein | least_squares |
+  # relativistic_average | relativistic_pairing (RpGAN; with r1 + r2: R3GAN)
   config.train.loss = 'non_saturating'
   # simultaneous | alternating | extragradient | optimistic | consensus
   # (`update` would shadow ConfigDict.update)

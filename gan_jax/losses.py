@@ -115,6 +115,20 @@ def relativistic_average(real_logits, fake_logits):
   return d_loss, g_loss
 
 
+def relativistic_pairing(real_logits, fake_logits):
+  """RpGAN (Jolicoeur-Martineau 2019; the loss of R3GAN, Huang et al. 2025).
+
+  Real and fake are paired by batch index i and D judges each pair:
+    d_loss = E_i f(C(G(z_i)) - C(x_i)),  g_loss = E_i f(C(x_i) - C(G(z_i))),
+  f(t) = softplus(t) = -log sigmoid(-t). Unlike the average variant no batch
+  mean enters a pair, so each sample's gradient depends only on its partner.
+  Pair with the 'r1' and 'r2' regularisers (R3GAN: both, every step).
+  """
+  d_loss = jnp.mean(jax.nn.softplus(fake_logits - real_logits))
+  g_loss = jnp.mean(jax.nn.softplus(real_logits - fake_logits))
+  return d_loss, g_loss
+
+
 LOSSES: dict[str, LossFn] = {
     'minimax': minimax,
     'non_saturating': non_saturating,
@@ -122,6 +136,7 @@ LOSSES: dict[str, LossFn] = {
     'wasserstein': wasserstein,
     'least_squares': least_squares,
     'relativistic_average': relativistic_average,
+    'relativistic_pairing': relativistic_pairing,
 }
 
 # Losses with a target for real samples, which label smoothing can soften.

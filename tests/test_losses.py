@@ -41,11 +41,13 @@ def test_optimal_discriminator_gives_minus_log_4_when_distributions_match():
 def test_losses_stay_finite_for_extreme_logits():
   # log(sigmoid(-100)) underflows to -inf in float32; log-sigmoid does not.
   real, fake = jnp.array([-100.0]), jnp.array([100.0])
-  for name in ('minimax', 'non_saturating', 'relativistic_average'):
+  for name in ('minimax', 'non_saturating', 'relativistic_average', 'relativistic_pairing'):
     d_loss, g_loss = losses.LOSSES[name](real, fake)
     assert np.isfinite(d_loss) and np.isfinite(g_loss)
-    # -log sigmoid(-100) = 100 per term (relativistic: logit differences of 200).
-    np.testing.assert_allclose(d_loss, 200.0 if name != 'relativistic_average' else 400.0,
+    # -log sigmoid(-100) = 100 per term (relativistic: logit differences of 200,
+    # twice for the average variant).
+    expected = {'relativistic_average': 400.0, 'relativistic_pairing': 200.0}.get(name, 200.0)
+    np.testing.assert_allclose(d_loss, expected,
                                rtol=1e-4)
 
 
@@ -94,6 +96,22 @@ def test_relativistic_average_matches_numpy():
   assert np.all(np.abs(grad_real) > 1e-3)
 
 
+def test_relativistic_pairing_matches_hand_computed_pairs():
+  d_loss, g_loss = losses.relativistic_pairing(jnp.array(REAL), jnp.array(FAKE))
+  # Pair i: t_i = C(fake_i) - C(real_i) = -3.0, 1.2, 1.2; f(t) = -log sigmoid(-t).
+  t = np.array([-3.0, 1.2, 1.2])
+  np.testing.assert_allclose(d_loss, np.mean(-np.log(_sigmoid(-t))), rtol=1e-6)
+  np.testing.assert_allclose(g_loss, np.mean(-np.log(_sigmoid(t))), rtol=1e-6)
+  # Pairing by index, not by batch means: dL_D / dC(real_i) = -sigmoid(t_i) / B,
+  # which only pair i enters (the average variant mixes every fake into each).
+  grad_real = jax.grad(lambda x: losses.relativistic_pairing(x, jnp.array(FAKE))[0])(
+      jnp.array(REAL))
+  np.testing.assert_allclose(grad_real, -_sigmoid(t) / 3, rtol=1e-5)
+  # Swapping the fakes' order changes the loss (a mean-based loss would not).
+  assert abs(losses.relativistic_pairing(jnp.array(REAL), jnp.array(FAKE[::-1]))[0]
+             - d_loss) > 1e-3
+
+
 @pytest.mark.parametrize('name', ['minimax', 'non_saturating'])
 def test_label_smoothing_is_cross_entropy_with_real_target_one_minus_s(name):
   s = 0.1
@@ -120,7 +138,8 @@ def test_label_smoothing_is_refused_for_losses_without_a_real_target():
 
 def test_every_loss_is_selectable_by_name():
   assert sorted(losses.LOSSES) == ['hinge', 'least_squares', 'minimax', 'non_saturating',
-                                   'relativistic_average', 'wasserstein']
+                                   'relativistic_average', 'relativistic_pairing',
+                                   'wasserstein']
 
 
 def test_unknown_loss_lists_valid_names():

@@ -18,6 +18,7 @@ from gan_jax.tasks import unconditional
 Z_DIM = 8
 SHAPE = (28, 28, 1)
 R1 = ('r1', regularizers.r1, 1.0)
+R2 = ('r2', regularizers.r2, 0.5)
 
 
 def _game(loss='non_saturating', model='dcgan_mnist', lr=1e-3, update='simultaneous',
@@ -84,6 +85,11 @@ class GradientShapesTest(chex.TestCase):
     # R1 in D's loss (a gradient of an input gradient), and a G loss that
     # reads the real logits.
     self._check_one_pass(_game('relativistic_average', model='mlp', penalties=(R1,)),
+                         jax.jit)
+
+  def test_one_pass_gradients_of_rpgan_with_r1_and_r2(self):
+    # R3GAN's game: pairs by batch index and a gradient penalty on each side.
+    self._check_one_pass(_game('relativistic_pairing', model='mlp', penalties=(R1, R2)),
                          jax.jit)
 
   def _check_one_pass(self, game, variant):

@@ -1,6 +1,8 @@
 """Dataset registry: ``create_dataset(config.data, ...)`` -> a ``Dataset``.
 
-Names: the toy 2-D mixtures in ``toy.TOY_DATASETS`` ('ring', 'grid'),
+Names: the toy 2-D mixtures in ``toy.TOY_DATASETS`` ('ring', 'grid'; their
+geometry, weights and a fixed training set by the fields of
+``toy.create_mixture``),
 'ring_grid' (both at once, as domains 'a' and 'b', for ``task='toy_cycle'``),
 'point_mass' (the Dirac-GAN's data: every sample is 0, shape (1,)),
 'stacked_mnist' (three embedded MNIST digits as the channels of one image,
@@ -23,7 +25,8 @@ from gan_jax.data.base import Dataset
 from gan_jax.data.discrete import DISCRETE_DATASETS, create_discrete_dataset
 from gan_jax.data.images import EMBEDDED_SPLITS, SOURCES, create_image_dataset
 from gan_jax.data.stacked_mnist import NUM_TRIPLES, create_stacked_mnist
-from gan_jax.data.toy import TOY_DATASETS, PointMass, ToyMixture, TwoMixtures
+from gan_jax.data.toy import (TOY_DATASETS, FixedMixturePoints, PointMass, ToyMixture,
+                              TwoMixtures, create_mixture, validate_mixture_config)
 from gan_jax.errors import ConfigError, DataError
 
 
@@ -37,7 +40,10 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
       None to keep the dataset's own size.
   """
   if cfg.name in TOY_DATASETS:
-    return ToyMixture(TOY_DATASETS[cfg.name], seed)
+    mixture = create_mixture(cfg)
+    if cfg.get('num_points', 0):
+      return FixedMixturePoints(mixture, seed, cfg.num_points)
+    return ToyMixture(mixture, seed)
   if cfg.name == 'ring_grid':
     return TwoMixtures((TOY_DATASETS['ring'], TOY_DATASETS['grid']), seed)
   if cfg.name in DISCRETE_DATASETS:
@@ -54,6 +60,8 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
 
 def validate_config(d) -> None:
   """Raises ConfigError for the first invalid field of ``config.data``."""
+  if d.name in TOY_DATASETS:
+    validate_mixture_config(d)
   validation.choice('data.source', d.source, SOURCES)
   validation.choice('data.embedded_split', d.get('embedded_split', 'all'), EMBEDDED_SPLITS)
   if not isinstance(d.image_size, numbers.Integral) or d.image_size < 0:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import numbers
 import os
 
 import jax
@@ -40,7 +41,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from gan_jax import jsonl
+from gan_jax import jsonl, validation
 from gan_jax.checkpoint import Checkpointer
 from gan_jax.errors import ConfigError
 from gan_jax.evaluation import classifier as classifier_lib
@@ -125,28 +126,34 @@ class MixtureModes(Evaluator):
   Each sample goes to its nearest mode and is high quality within 3 std of it
   (``mode_metrics.mode_coverage``):
 
-    modes       modes holding at least one high-quality sample
+    modes       modes holding at least ``min_hq_per_mode`` high-quality samples
     hq_percent  100 x share of high-quality samples
-    reverse_kl  KL(histogram of high-quality samples || uniform over modes)
+    reverse_kl  KL(histogram of high-quality samples || the true mode weights)
 
-  The floor scores ``num_samples`` true mixture samples (a fixed draw).
+  The floor scores ``num_samples`` fresh true mixture samples (a fixed draw).
   Needs a dataset with a ``mixture`` (``data.name`` 'ring' or 'grid').
-  Options: ``num_samples`` (default 2,500, PacGAN's), ``batch_size``.
+  Options: ``num_samples`` (default 2,500, PacGAN's), ``batch_size``,
+  ``min_hq_per_mode`` (default 1, PacGAN's; RLS-GAN's unbalanced protocol
+  counts a mode with 50 of 10,000).
   """
 
   def __init__(self, name, dataset, draw_inputs, seed, *, every, num_samples=2500,
-               batch_size=2500):
+               batch_size=2500, min_hq_per_mode=1):
     super().__init__(name, draw_inputs, seed, every=every, num_samples=num_samples,
                      batch_size=batch_size)
     if not hasattr(dataset, 'mixture'):
       raise ConfigError(f"eval.{name}: type 'mixture_modes' needs a 2-D mixture "
                         f"('ring' or 'grid'); the data is {dataset.description}")
-    self.mixture = dataset.mixture
-    self.floor = self.score(
-        dataset.reseeded(REAL_SET_SEED).batch(0, num_samples)[dataset.sample_key])
+    validation.positive(f'eval.{name}.min_hq_per_mode', min_hq_per_mode, numbers.Integral)
+    self.mixture, self.min_hq_per_mode = dataset.mixture, min_hq_per_mode
+    # Fresh draws, not rows of a fixed training set (data.num_points).
+    real, _ = self.mixture.sample(np.random.default_rng([REAL_SET_SEED, 0]), num_samples)
+    self.floor = self.score(real)
 
   def score(self, samples):
-    m = mm.mode_coverage(samples, self.mixture.means, self.mixture.std)
+    weights = None if self.mixture.weights is None else self.mixture.probabilities
+    m = mm.mode_coverage(samples, self.mixture.means, self.mixture.std, weights,
+                         self.min_hq_per_mode)
     return floats(modes=m.modes_captured, hq_percent=m.high_quality_percent,
                    reverse_kl=m.reverse_kl)
 

@@ -58,9 +58,10 @@ class ModeCoverage(NamedTuple):
   """The PacGAN 2-D metrics of a set of generated samples.
 
   Attributes:
-    modes_captured: number of modes nearest to at least one high-quality sample.
+    modes_captured: number of modes nearest to at least ``min_count``
+      high-quality samples.
     high_quality_percent: 100 * (high-quality samples) / (all samples).
-    reverse_kl: KL(p_hq || uniform), p_hq the histogram of the high-quality
+    reverse_kl: KL(p_hq || p_true), p_hq the histogram of the high-quality
       samples over their nearest modes (NaN when there are none).
     counts: (K,) that histogram.
   """
@@ -70,17 +71,24 @@ class ModeCoverage(NamedTuple):
   counts: jax.Array
 
 
+def kl_to_reference(counts: jax.Array, reference: jax.Array) -> jax.Array:
+  """KL(p || q) of the histogram ``counts`` (K,), p = counts / sum, q (K,) > 0 summing to 1."""
+  p = counts / jnp.sum(counts)
+  return jnp.sum(xlogy(p, p) - xlogy(p, reference))
+
+
 @jax.jit
-def mode_coverage(samples: jax.Array, means: jax.Array, std: float) -> ModeCoverage:
+def mode_coverage(samples: jax.Array, means: jax.Array, std: float,
+                  weights: jax.Array | None = None, min_count: int = 1) -> ModeCoverage:
   """Modes captured, % high-quality samples and reverse KL (PacGAN, Sec. 4.1).
 
   Each sample x goes to its nearest mode k(x) = argmin_k ||x - mu_k||; it is
   high quality when ||x - mu_k(x)|| < 3 std (strict, as PacGAN's code).
 
     counts_k       = #{x high quality : k(x) = k}
-    modes_captured = #{k : counts_k > 0}
+    modes_captured = #{k : counts_k >= min_count}
     hq_percent     = 100 sum_k counts_k / N
-    reverse_kl     = KL(counts / sum(counts) || uniform over the K modes)
+    reverse_kl     = KL(counts / sum(counts) || w), w the true mode weights
 
   The histogram counts only high-quality samples, as PacGAN's MetricLogger
   does: a sample far from every mode (between two modes, or collapsed onto
@@ -92,6 +100,9 @@ def mode_coverage(samples: jax.Array, means: jax.Array, std: float) -> ModeCover
     samples: (N, 2) generated points (any dimension D works: (N, D)).
     means: (K, D) mode means, e.g. ``ring_modes().means``.
     std: the modes' (isotropic) standard deviation.
+    weights: (K,) the true mode probabilities; None: uniform (PacGAN's).
+    min_count: high-quality samples a mode needs to count as captured: 1 in
+      PacGAN, 50 of 10,000 in RLS-GAN's unbalanced protocol.
 
   Returns:
     ModeCoverage of scalars and the (K,) int32 histogram.
@@ -104,10 +115,12 @@ def mode_coverage(samples: jax.Array, means: jax.Array, std: float) -> ModeCover
   high_quality = jnp.min(d2, axis=1) < (HIGH_QUALITY_STDS * std) ** 2
   counts = jnp.bincount(nearest, weights=high_quality.astype(jnp.int32),
                         length=means.shape[0])
+  reverse_kl = (kl_to_uniform(counts) if weights is None
+                else kl_to_reference(counts, jnp.asarray(weights, jnp.float32)))
   return ModeCoverage(
-      modes_captured=jnp.sum(counts > 0),
+      modes_captured=jnp.sum(counts >= min_count),
       high_quality_percent=100.0 * jnp.mean(high_quality),
-      reverse_kl=kl_to_uniform(counts),
+      reverse_kl=reverse_kl,
       counts=counts)
 
 

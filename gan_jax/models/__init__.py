@@ -64,11 +64,16 @@ def _dcgan64(cfg, shape, axis_name) -> ModelPair:
 
 
 def _mlp(cfg, shape, axis_name) -> ModelPair:
-  del axis_name  # no BatchNorm
+  # Configs saved before the PacGAN options existed leave them out: off.
+  init_std = float(cfg.get('init_std', 0.0))
   return (MLPGenerator(hidden=tuple(cfg.g_hidden), out_shape=tuple(shape),
-                       output_activation=cfg.output_activation),
+                       output_activation=cfg.output_activation,
+                       batch_norm=bool(cfg.get('g_batch_norm', False)),
+                       init_std=init_std, axis_name=axis_name),
           MLPDiscriminator(hidden=tuple(cfg.d_hidden),
-                           spectral_norm=_spectral_norm(cfg)))
+                           spectral_norm=_spectral_norm(cfg),
+                           maxout_pieces=int(cfg.get('d_maxout_pieces', 1)),
+                           init_std=init_std))
 
 
 def _dirac(cfg, shape, axis_name) -> ModelPair:
@@ -213,6 +218,10 @@ def validate_config(m) -> None:
   for w in list(m.g_hidden) + list(m.d_hidden):
     validation.positive('model.g_hidden/d_hidden entries', w, numbers.Integral)
   validation.choice('model.output_activation', m.output_activation, ('none', 'tanh'))
+  if not isinstance(m.get('g_batch_norm', False), bool):
+    raise ConfigError(f'model.g_batch_norm={m.g_batch_norm!r}; must be True or False')
+  validation.positive('model.d_maxout_pieces', m.get('d_maxout_pieces', 1), numbers.Integral)
+  validation.at_least_zero('model.init_std', m.get('init_std', 0.0))
   validation.choice('model.g_conditioning', m.get('g_conditioning', 'concat'), G_CONDITIONINGS)
   validation.choice('model.d_conditioning', m.get('d_conditioning', 'projection'),
                     D_CONDITIONINGS)

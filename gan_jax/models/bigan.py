@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.errors import ConfigError
-from gan_jax.models.dcgan import _batch_norm, dcgan_init
+from gan_jax.models.dcgan import batch_norm, dcgan_init
 
 
 class ConvTrunk(nn.Module):
@@ -52,7 +52,7 @@ class ConvTrunk(nn.Module):
       x = nn.Conv(features, (self.kernel_size,) * 2, (stride, stride), padding=self.padding,
                   use_bias=i == 0, kernel_init=dcgan_init, dtype=self.dtype)(x)
       if i > 0:
-        x = _batch_norm(train, self.axis_name, self.dtype)(x)
+        x = batch_norm(train, self.axis_name, self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
     return x.reshape(x.shape[0], -1).astype(jnp.float32)
 

@@ -23,7 +23,7 @@ def _scale_init(key, shape, dtype=jnp.float32):
   return 1.0 + dcgan_init(key, shape, dtype)
 
 
-def _batch_norm(train: bool, axis_name: str | None, dtype: Any, affine: bool = True,
+def batch_norm(train: bool, axis_name: str | None, dtype: Any, affine: bool = True,
                 name: str | None = None) -> nn.BatchNorm:
   # PyTorch-style BatchNorm (momentum 0.1 on the running stats, eps 1e-5),
   # scale initialised N(1, 0.02) as in the DCGAN paper's reference code.
@@ -38,7 +38,7 @@ class ConditionalBatchNorm(nn.Module):
   """BatchNorm whose scale and offset are looked up per class (Dumoulin et al. 2017).
 
   y = gamma[label] * (x - mean) / sqrt(var + eps) + beta[label], the
-  statistics over the batch as in ``_batch_norm`` (running averages in eval
+  statistics over the batch as in ``batch_norm`` (running averages in eval
   mode); gamma starts at 1 + N(0, 0.02) and beta at 0, as DCGAN's BatchNorm.
 
   x (B, ..., C), labels (B,) int in [0, num_classes) -> (B, ..., C).
@@ -50,7 +50,7 @@ class ConditionalBatchNorm(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array, train: bool = True) -> jax.Array:
     channels = x.shape[-1]
-    x = _batch_norm(train, self.axis_name, self.dtype, affine=False, name='norm')(x)
+    x = batch_norm(train, self.axis_name, self.dtype, affine=False, name='norm')(x)
     gamma = nn.Embed(self.num_classes, channels, embedding_init=_scale_init, name='scale')
     beta = nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.zeros,
                     name='offset')
@@ -97,7 +97,7 @@ class DCGANGenerator(nn.Module):
 
   def _norm(self, x, train, labels):
     if not self.num_classes:
-      return _batch_norm(train, self.axis_name, self.dtype)(x)
+      return batch_norm(train, self.axis_name, self.dtype)(x)
     return ConditionalBatchNorm(self.num_classes, self.axis_name, self.dtype)(
         x, labels, train)
 
@@ -154,7 +154,7 @@ class DCGANDiscriminator(nn.Module):
                   kernel_init=dcgan_init, dtype=self.dtype, impl=self.conv_impl)
       x = maybe_spectral_norm(conv, self.spectral_norm, train)(x)
       if i > 0:
-        x = _batch_norm(train, self.axis_name, self.dtype)(x)
+        x = batch_norm(train, self.axis_name, self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
     phi = x.reshape(x.shape[0], -1)
     dense = nn.Dense(1, use_bias=self.out_bias, kernel_init=dcgan_init, dtype=self.dtype)
