@@ -50,6 +50,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.g_batch_norm = False  # mlp only: BatchNorm after G's hidden layers (no bias)
   config.model.d_maxout_pieces = 1  # mlp only: k > 1 makes D's hidden layers maxout of k pieces
   config.model.init_std = 0.0       # mlp only: > 0 draws kernels N(0, std); 0 = LeCun normal
+  config.model.d_batch_norm = True  # dcgan*: BatchNorm in D's hidden layers (False: biases)
   config.model.d_spectral_norm = False  # spectral normalisation of D's layers (dcgan*, mlp)
   config.model.pack = 1             # PacGAN: D judges packs of this many samples; 1 = off
   config.model.dirac_init = (1.0, 1.0)  # scalar_dirac only: (theta, psi) at step 0

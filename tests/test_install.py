@@ -184,7 +184,7 @@ def _readme_commands():
 def test_ci_runs_exactly_the_readme_test_command():
   train_cmd, test_cmd = _readme_commands()
   assert train_cmd.startswith('pip install -c requirements.txt -e . && python -m gan_jax.main ')
-  assert test_cmd == "pip install -c requirements.txt -e '.[tfds,test]' && python -m pytest -q tests"
+  assert test_cmd == "pip install -c requirements.txt -e '.[tfds,test]' && python -m pytest -q -n 2 --dist loadfile tests"
   with open(os.path.join(REPO, '.ci', 'run')) as f:
     commands = [l for l in f.read().splitlines() if l.strip() and not l.startswith('#')]
   assert commands == ['set -euo pipefail', 'cd "$(dirname "$0")/.."', test_cmd]

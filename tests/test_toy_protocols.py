@@ -168,3 +168,20 @@ def test_unbalanced_variant_downweights_the_stated_modes():
     assert set(weights[weights < 1]) == {0.05}
     assert config.eval.modes.min_hq_per_mode == 50
     config_checks.validate(config)
+
+
+def test_dcgan_discriminator_without_batchnorm_has_biases_instead():
+  from configs import stacked_mnist  # pylint: disable=g-import-not-at-top
+  config = stacked_mnist.get_config('small_d,r3gan')
+  config_checks.validate(config)
+  _, disc = models.create_models(config.model, (28, 28, 3))
+  x = jnp.zeros((2, 28, 28, 3))
+  variables = disc.init(jax.random.PRNGKey(0), x)
+  assert 'batch_stats' not in variables
+  assert 'bias' in variables['params']['Conv_1']
+  # D's logit of one image no longer depends on the rest of the batch.
+  images = jax.random.normal(jax.random.PRNGKey(1), (4, 28, 28, 3))
+  np.testing.assert_allclose(disc.apply(variables, images)[:1], disc.apply(variables, images[:1]),
+                             rtol=1e-5, atol=1e-6)
+  _, with_bn = models.create_models(stacked_mnist.get_config('small_d').model, (28, 28, 3))
+  assert 'batch_stats' in with_bn.init(jax.random.PRNGKey(0), x)

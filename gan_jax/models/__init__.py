@@ -44,7 +44,7 @@ def _dcgan_mnist(cfg, shape, axis_name) -> ModelPair:
           DCGANDiscriminator(features=(v, 2 * v), strides=(2, 2),
                              kernel_size=5, axis_name=axis_name,
                              spectral_norm=_spectral_norm(cfg), dtype=_dtype(cfg),
-                             conv_impl=_conv_impl(cfg)))
+                             conv_impl=_conv_impl(cfg), batch_norm=_d_batch_norm(cfg)))
 
 
 def _dcgan64(cfg, shape, axis_name) -> ModelPair:
@@ -60,7 +60,7 @@ def _dcgan64(cfg, shape, axis_name) -> ModelPair:
                              padding=((1, 1), (1, 1)), in_bias=False,
                              out_bias=False, axis_name=axis_name,
                              spectral_norm=_spectral_norm(cfg), dtype=_dtype(cfg),
-                             conv_impl=_conv_impl(cfg)))
+                             conv_impl=_conv_impl(cfg), batch_norm=_d_batch_norm(cfg)))
 
 
 def _mlp(cfg, shape, axis_name) -> ModelPair:
@@ -98,6 +98,11 @@ def _spectral_norm(cfg) -> bool:
   # Configs written before the option existed (and tests' small ConfigDicts)
   # leave it out: off.
   return bool(cfg.get('d_spectral_norm', False))
+
+
+def _d_batch_norm(cfg) -> bool:
+  # Configs saved before the option existed: the DCGAN D they ran, with BatchNorm.
+  return bool(cfg.get('d_batch_norm', True))
 
 
 def _conv_impl(cfg) -> str:
@@ -206,6 +211,8 @@ def validate_config(m) -> None:
     raise ConfigError(f'model.dtype={dtype!r} needs a model with dtype plumbing, but '
                       f'model.name={m.name!r}; allowed: {list(DTYPE_MODELS)} (or '
                       "model.dtype='float32')")
+  if not isinstance(m.get('d_batch_norm', True), bool):
+    raise ConfigError(f'model.d_batch_norm={m.d_batch_norm!r}; must be True or False')
   if not isinstance(m.d_spectral_norm, bool):
     raise ConfigError(f'model.d_spectral_norm={m.d_spectral_norm!r}; must be True or False')
   validation.positive('model.pack', m.pack, numbers.Integral)

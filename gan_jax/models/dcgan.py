@@ -126,7 +126,8 @@ class DCGANDiscriminator(nn.Module):
   Strided convolutions with ``features`` channels, then a dense layer to one
   logit (for the 64x64 geometry this dense layer is the k4 'valid' conv of the
   PyTorch example, with the same 8,192 weights). Only the input layer may have
-  a bias (``in_bias``); the others are followed by BatchNorm. With
+  a bias (``in_bias``); the others are followed by BatchNorm, or, with
+  ``batch_norm=False`` (R3GAN's D has no normalisation), have a bias. With
   ``spectral_norm`` every conv and the dense layer are spectrally normalised
   (see layers.maybe_spectral_norm); BatchNorm stays. ``dtype`` as in the
   generator; the logits are float32. ``conv_impl`` chooses how the
@@ -145,15 +146,18 @@ class DCGANDiscriminator(nn.Module):
   dtype: Any = jnp.float32
   return_features: bool = False
   conv_impl: str = 'auto'
+  batch_norm: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True):
     for i, (features, stride) in enumerate(zip(self.features, self.strides)):
+      normalised = i > 0 and self.batch_norm
       conv = Conv(features, (self.kernel_size,) * 2, (stride, stride),
-                  padding=self.padding, use_bias=i == 0 and self.in_bias,
+                  padding=self.padding,
+                  use_bias=self.in_bias if i == 0 else not normalised,
                   kernel_init=dcgan_init, dtype=self.dtype, impl=self.conv_impl)
       x = maybe_spectral_norm(conv, self.spectral_norm, train)(x)
-      if i > 0:
+      if normalised:
         x = batch_norm(train, self.axis_name, self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
     phi = x.reshape(x.shape[0], -1)
