@@ -1,4 +1,4 @@
-"""RpGAN + R1 + R2 on PacGAN's 2-D protocol: ring and grid, 5 seeds (10 runs).
+"""RpGAN + R1 + R2 on PacGAN's 2-D protocol: ring and grid, 2 gammas, 5 seeds (20 runs).
 
     python experiments/mode_collapse.py      # runs this sweep and the plain-GAN one, then the table
 
@@ -6,16 +6,14 @@ configs/toy2d.py:pacgan,r3gan: the same data, networks, learning rate and
 batch as the plain GAN of experiments/sweeps/mode_collapse_2d.py; the
 relativistic pairing loss, R1 and R2 of weight gamma each, every step, and
 Adam (0, 0.99) instead (Huang et al. 2025). R3GAN gives no gamma for 2-D
-toys; 1 is where its Config E starts. On one ring seed at 2,000 steps gamma
-0.1 and 1 were alike (6 and 8 modes, 14% and 25% HQ); add values to GAMMAS
-to sweep it.
+toys: 1 is where its Config E starts, 0.1 where it ends.
 """
 
 from experiments.sweep import product
 from experiments.sweeps.mode_collapse_2d import SEEDS
 
 CONFIG = 'configs/toy2d.py:pacgan,r3gan'
-GAMMAS = (1.0,)
+GAMMAS = (0.1, 1.0)
 
 
 def sweep():

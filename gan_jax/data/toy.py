@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from gan_jax import validation
 from gan_jax.data.base import Dataset, EpochShuffled
 from gan_jax.errors import ConfigError
 
@@ -28,6 +29,11 @@ class Mixture:
   means: np.ndarray
   std: float
   weights: np.ndarray | None = None
+
+  @property
+  def description(self) -> str:
+    return (f'{len(self.means)}-mode 2-D Gaussian mixture, std {self.std}'
+            + ('' if self.weights is None else ', unequal weights'))
 
   @property
   def probabilities(self) -> np.ndarray:
@@ -80,19 +86,11 @@ def create_mixture(cfg) -> Mixture:
 
 def validate_mixture_config(d) -> None:
   """Raises ConfigError for the first invalid mixture field of ``config.data``."""
-  def positive(field, kind):
-    value = d.get(field, 1)
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
-      what = 'a positive integer' if kind is numbers.Integral else 'a positive number'
-      raise ConfigError(f'data.{field}={value!r}; must be {what}')
   for field in ('num_modes', 'grid_side'):
-    positive(field, numbers.Integral)
+    validation.positive(f'data.{field}', d.get(field, 1), numbers.Integral)
   for field in ('radius', 'spacing'):
-    positive(field, numbers.Real)
-  std = d.get('mixture_std', 0.0)
-  if isinstance(std, bool) or not isinstance(std, numbers.Real) or std < 0:
-    raise ConfigError(f'data.mixture_std={std!r}; must be a number >= 0 (0 = '
-                      f'the default of data.name: {DEFAULT_STD})')
+    validation.positive(f'data.{field}', d.get(field, 1.0))
+  validation.at_least_zero('data.mixture_std', d.get('mixture_std', 0.0))
   num_points = d.get('num_points', 0)
   if isinstance(num_points, bool) or not isinstance(num_points, numbers.Integral) \
       or num_points < 0:
@@ -119,9 +117,7 @@ class ToyMixture(Dataset):
     self.mixture, self.seed = mixture, seed
     self.sample_shape = (2,)
     self.num_classes = len(mixture.means)
-    self.description = (f'{len(mixture.means)}-mode 2-D Gaussian mixture, '
-                        f'std {mixture.std}'
-                        + ('' if mixture.weights is None else ', unequal weights'))
+    self.description = mixture.description
 
   def reseeded(self, seed):
     return ToyMixture(self.mixture, seed)
@@ -149,9 +145,7 @@ class FixedMixturePoints(EpochShuffled):
       x, modes = mixture.sample(np.random.default_rng([seed, 0x706F696E74]), num_points)
       points = (x.astype(np.float32), modes.astype(np.int32))
     self.points = points
-    self.description = (f'{num_points:,} fixed points of a {len(mixture.means)}-mode '
-                        f'2-D Gaussian mixture, std {mixture.std}'
-                        + ('' if mixture.weights is None else ', unequal weights'))
+    self.description = f'{num_points:,} fixed points of the {mixture.description}'
 
   def __len__(self):
     return self.num_points
