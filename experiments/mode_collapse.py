@@ -82,7 +82,7 @@ TOY_PUBLISHED = [
 ]
 STACKED_PUBLISHED = [
     ('DCGAN', f'{PACGAN} Table 2 (VEEGAN setting: DCGAN 64 filters, batch 64)', 6_400_000,
-     (78.9, 4.50)),
+     (78.9, '4.50')),
     ('PacDCGAN2-4', f'{PACGAN} Table 2 (the same)', 6_400_000, ('1000', '0.06-0.07')),
     ('DCGAN', f'{PACGAN} Table 3 (Metz et al.\'s D 1/4 of G, batch 128)', 64_000_000,
      (30.6, 5.99)),
@@ -110,6 +110,7 @@ class Sweep:
   name: str
   table: str
   method: object  # Callable[[dict], str]
+  published_samples: int  # the budget of the paper's setting the rows follow
 
 
 def _gamma(o):
@@ -117,12 +118,15 @@ def _gamma(o):
 
 
 SWEEPS = (
-    Sweep('mode_collapse_2d', '2d', lambda o: 'GAN, PacGAN protocol'),
+    Sweep('mode_collapse_2d', '2d', lambda o: 'GAN, PacGAN protocol', 400_000 * 100),
     Sweep('mode_collapse_2d_r3gan', '2d', lambda o: 'RpGAN + R1 + R2, PacGAN protocol'
-          + _gamma(o)),
+          + _gamma(o), 400_000 * 100),
+    # D 1/4 of G: PacGAN Table 3's setting, 500,000 iterations at batch 128.
     Sweep('mode_collapse_stacked', 'stacked',
-          lambda o: ('PacDCGAN4' if o.get('model.pack', 1) > 1 else 'DCGAN') + ', D 1/4 of G'),
-    Sweep('mode_collapse_stacked_r3gan', 'stacked', lambda o: 'RpGAN + R1 + R2, D 1/4 of G'),
+          lambda o: ('PacDCGAN4' if o.get('model.pack', 1) > 1 else 'DCGAN') + ', D 1/4 of G',
+          64_000_000),
+    Sweep('mode_collapse_stacked_r3gan', 'stacked', lambda o: 'RpGAN + R1 + R2, D 1/4 of G',
+          64_000_000),
 )
 
 
@@ -151,6 +155,7 @@ class Row:
   floor: dict = dataclasses.field(default_factory=dict)
   minutes: float = 0.0
   batch_size: int = 0
+  published_samples: int = 0
 
 
 def _runs(sweep: Sweep, runs_dir: str, steps: int):
@@ -193,7 +198,7 @@ def collect(sweep: Sweep, runs_dir: str, steps: int) -> list[Row]:
     row = rows.setdefault((method, data), Row(
         sweep.table, method, data, config_spec,
         {k: v for k, v in run.overrides.items() if k != 'seed'},
-        batch_size=config['train']['batch_size']))
+        batch_size=config['train']['batch_size'], published_samples=sweep.published_samples))
     row.curves.append(jsonl.read(os.path.join(run.workdir, 'eval.jsonl')))
     row.floor = _read_json(os.path.join(run.workdir, 'eval_floor.json'))
     row.minutes += sweep_lib.run_summary.summarise(run.workdir)['minutes']
@@ -256,7 +261,7 @@ def toy_table(rows: list[Row]) -> str:
     some = next(iter(per_data.values()))
     samples = _steps(some) * some.batch_size
     cells = [f'**{method}**', f'this codebase, `{some.config_spec}`',
-             _budget(samples, TOY_PUBLISHED[0][2]), len(some.curves)]
+             _budget(samples, some.published_samples), len(some.curves)]
     for data in ('ring', 'grid'):
       row = per_data.get(data)
       cells += ([mean_se(final(row, m), m) for m in TOY_METRICS] if row
@@ -284,7 +289,7 @@ def stacked_table(rows: list[Row]) -> str:
   for row in rows:
     samples = _steps(row) * row.batch_size
     lines.append(_line([f'**{row.method}**', f'this codebase, `{row.config_spec}`',
-                        _budget(samples, 6_400_000), len(row.curves),
+                        _budget(samples, row.published_samples), len(row.curves),
                         mean_se(final(row, 'modes'), 'modes'),
                         mean_se(final(row, 'kl'), 'kl')]))
   if rows:
@@ -306,8 +311,12 @@ def plot_curves(rows: list[Row], path: str) -> None:
             if any(r.table == t and r.data == d for r in rows)]
   if not panels:
     return
-  fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
-  for ax, (table, data, metric) in zip(axes[0], panels):
+  cols = min(4, len(panels))
+  rows_ = -(-len(panels) // cols)
+  fig, axes = plt.subplots(rows_, cols, figsize=(3.6 * cols, 3.0 * rows_ + 0.4), squeeze=False)
+  for ax in axes.flat[len(panels):]:
+    ax.axis('off')
+  for ax, (table, data, metric) in zip(axes.flat, panels):
     for row in rows:
       if row.table != table or row.data != data:
         continue
@@ -337,7 +346,8 @@ def configs_list(rows: list[Row]) -> str:
     over = ', '.join(f'`{k}={v}`' for k, v in row.overrides.items()) or 'none'
     lines.append(f'- **{row.method}**, {row.data}: `{row.config_spec}`, overrides {over}; '
                  f'{len(row.curves)} seeds x {_steps(row):,} steps at batch '
-                 f'{row.batch_size}; {row.minutes:.1f} min of training in all.')
+                 f'{row.batch_size}; {row.minutes:.1f} min of training summed over the '
+                 'seeds (runs two at a time on the machine above).')
   return '\n'.join(lines)
 
 
@@ -347,7 +357,8 @@ def machine() -> str:
           f'jax {jax.__version__}, Python {platform.python_version()}')
 
 
-def write_markdown(path: str, figure: str, rows: list[Row], minutes: float) -> None:
+def write_markdown(path: str, figure: str, rows: list[Row], minutes: float,
+                   collect_only: bool) -> None:
   toy = [r for r in rows if r.table == '2d']
   stacked = [r for r in rows if r.table == 'stacked']
   command = 'python experiments/mode_collapse.py' + (' --quick' if FLAGS.quick else '')
@@ -357,7 +368,8 @@ def write_markdown(path: str, figure: str, rows: list[Row], minutes: float) -> N
   text = f"""# Mode collapse: this codebase beside the published numbers
 
 Produced by `{command}` on {machine()}: {minutes:.1f} min for this script
-(training what was missing, then reading the runs' `eval.jsonl`){' — a QUICK smoke run: tiny budgets, the numbers mean nothing' if FLAGS.quick else ''}.
+({'only reading the runs trained earlier' if collect_only else 'training what was missing, then reading the runs'}; each row's training time is
+under Configurations){' — a QUICK smoke run: tiny budgets, the numbers mean nothing' if FLAGS.quick else ''}.
 Rows of this codebase (bold) are mean ± standard error over seeds at the last
 evaluation, one run per seed; the papers' rows are copied from the cited
 tables. "Samples seen" is iterations x batch size.
@@ -395,7 +407,9 @@ of about (K - 1) / 2N = 0.019.
 
 At the published budgets the same script trains on accelerators, e.g.
 `python experiments/mode_collapse.py --steps_2d=400000 --stacked_steps=100000
---runs_dir=runs/mode_collapse_full --mode=parallel --devices=0,1,2,3`.
+--runs_dir=runs/mode_collapse_full --mode=parallel --devices=0,1,2,3`
+(400,000 iterations at batch 100 is PacGAN's 2-D budget; 100,000 at batch 64
+is its Table 2's 6.4M images).
 """
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with open(path, 'w') as f:
@@ -426,7 +440,7 @@ def main(argv):
     print(f'[{row.data}] {row.method}: ' + ', '.join(
         f'{m} {mean_se(final(row, m), m)}' for m in metrics), flush=True)
   plot_curves(rows, figure)
-  write_markdown(output, figure, rows, (time.time() - start) / 60)
+  write_markdown(output, figure, rows, (time.time() - start) / 60, FLAGS.collect_only)
   print(f'Wrote {output} and {figure}; runs in {FLAGS.runs_dir}', flush=True)
 
 
