@@ -59,7 +59,9 @@ def _cli(workdir, *args):
     (['--config=configs/toy2d.py:tiny', '--bogus_flag=1'],
      "error: Unknown command line flag 'bogus_flag'"),
     (['--config=configs/nope.py'], "error: --config: "),
-    (['--config=configs/toy2d.py:nope'], "unknown variant 'nope'; allowed: 'ring', 'grid', 'tiny'"),
+    (['--config=configs/toy2d.py:nope'],
+     "unknown variant 'nope'; allowed: 'ring', 'grid', 'pacgan', 'gdpp', 'r3gan', "
+     "'unbalanced', 'tiny'"),
 ])
 def test_malformed_flags_and_overrides_are_one_line(tmp_path, args, expected):
   workdir = tmp_path / 'run'
