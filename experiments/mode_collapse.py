@@ -205,10 +205,14 @@ def collect(sweep: Sweep, runs_dir: str, steps: int) -> list[Row]:
   return list(rows.values())
 
 
+def metric_of(record: dict, metric: str) -> float:
+  """The value of ``metric`` in an eval record or floor, keyed '<entry>/<metric>'."""
+  return next(v for k, v in record.items() if k.endswith('/' + metric))
+
+
 def final(row: Row, metric: str) -> list[float]:
-  """The metric at each seed's last evaluation (key '<entry>/<metric>')."""
-  return [next(v for k, v in curve[-1].items() if k.endswith('/' + metric))
-          for curve in row.curves]
+  """The metric at each seed's last evaluation."""
+  return [metric_of(curve[-1], metric) for curve in row.curves]
 
 
 def mean_se(values, metric: str) -> str:
@@ -321,12 +325,12 @@ def plot_curves(rows: list[Row], path: str) -> None:
       if row.table != table or row.data != data:
         continue
       steps = np.array([r['step'] for r in row.curves[0]])
-      values = np.array([[next(v for k, v in r.items() if k.endswith('/' + metric))
-                          for r in curve[:len(steps)]] for curve in row.curves])
+      values = np.array([[metric_of(r, metric) for r in curve[:len(steps)]]
+                         for curve in row.curves])
       x = steps * row.batch_size / 1e6
       ax.plot(x, values.mean(0), marker='o', ms=3, label=row.method)
       ax.fill_between(x, values.min(0), values.max(0), alpha=0.15)
-      floor = next(v for k, v in row.floor.items() if k.endswith('/' + metric))
+      floor = metric_of(row.floor, metric)
     ax.axhline(floor, color='0.4', ls='--', lw=0.8, label='real samples')
     ax.set_title(f'{data}: {metric}', fontsize=9)
     ax.set_xlabel('millions of samples seen by D', fontsize=8)
