@@ -241,7 +241,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if end == t.num_steps and (end > start or not os.path.exists(
       os.path.join(workdir, 'samples_final.png'))):
     grids.save(final, workdir, writer, end, 'samples_final.png', lead, all_seeds=True)
-    if len(dataset.sample_shape) == 3:  # images: a row per pair of z, walked in 10 steps
+    if len(dataset.sample_shape) == 3 and game.task.latent_inputs:
+      # images: a row per pair of z, walked in 10 steps
       SampleGrids(sample, interpolation_inputs(config, game, INTERPOLATION_ROWS,
                                                INTERPOLATION_COLS),
                   None, seeds, columns=INTERPOLATION_COLS, tag='interpolation').save(

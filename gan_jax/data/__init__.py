@@ -4,6 +4,8 @@ Names: the toy 2-D mixtures in ``toy.TOY_DATASETS`` ('ring', 'grid'; their
 geometry, weights and a fixed training set by the fields of
 ``toy.create_mixture``),
 'ring_grid' (both at once, as domains 'a' and 'b', for ``task='toy_cycle'``),
+'domains' (two image domains, paired or unpaired, by source and named
+transforms, for super-resolution, pix2pix and CycleGAN; see domains.py),
 'point_mass' (the Dirac-GAN's data: every sample is 0, shape (1,)),
 'stacked_mnist' (three embedded MNIST digits as the channels of one image,
 ``data.num_triples`` of them; see stacked_mnist.py), the token data of
@@ -13,7 +15,7 @@ tensorflow-datasets image dataset ('mnist', 'fashion_mnist', 'cifar10',
 deterministic function of the step: the batch of step t depends only on
 (seed, t), which makes resuming exact without storing an iterator. Batches
 are dicts of arrays with one leading batch axis ({'image', 'label'},
-{'x', 'label'}, {'a', 'b'}, {'tokens'}); see ``base.Dataset``.
+{'x', 'label'}, {'a', 'b'} (+ 'label_a', 'label_b'), {'tokens'}); see ``base.Dataset``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numbers
 
 from gan_jax import validation
 from gan_jax.data.base import Dataset
+from gan_jax.data import domains
 from gan_jax.data.discrete import DISCRETE_DATASETS, create_discrete_dataset
 from gan_jax.data.images import EMBEDDED_SPLITS, SOURCES, create_image_dataset
 from gan_jax.data.stacked_mnist import NUM_TRIPLES, create_stacked_mnist
@@ -46,6 +49,8 @@ def create_dataset(cfg, seed: int, image_size: int | None) -> Dataset:
     return ToyMixture(mixture, seed)
   if cfg.name == 'ring_grid':
     return TwoMixtures((TOY_DATASETS['ring'], TOY_DATASETS['grid']), seed)
+  if cfg.name == 'domains':
+    return domains.create_domains(cfg, seed)
   if cfg.name in DISCRETE_DATASETS:
     return create_discrete_dataset(cfg, seed)
   if cfg.name == 'point_mass':
@@ -62,6 +67,8 @@ def validate_config(d) -> None:
   """Raises ConfigError for the first invalid field of ``config.data``."""
   if d.name in TOY_DATASETS:
     validate_mixture_config(d)
+  if d.name == 'domains':
+    domains.validate_config(d)
   validation.choice('data.source', d.source, SOURCES)
   validation.choice('data.embedded_split', d.get('embedded_split', 'all'), EMBEDDED_SPLITS)
   if not isinstance(d.image_size, numbers.Integral) or d.image_size < 0:

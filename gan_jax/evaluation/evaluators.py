@@ -49,6 +49,7 @@ from gan_jax.evaluation import conditional_metrics as cm
 from gan_jax.evaluation import discrete_metrics as dm
 from gan_jax.evaluation import feature_metrics as fm
 from gan_jax.evaluation import mode_metrics as mm
+from gan_jax.evaluation import translation_metrics as tm
 from gan_jax.evaluation.base import (REAL_SET_SEED, DrawInputs, Evaluator, Results, SampleFn,
                                      as_images, check_shape, fixed_real_split, floats,
                                      shipped_classifier)
@@ -197,6 +198,7 @@ EVALUATORS: dict[str, type[Evaluator]] = {
     'cas': cm.ClassificationAccuracyScore,
     'exact_distribution': dm.ExactDistribution,
     'grammar': dm.GrammarSamples,
+    'translation': tm.Translation,
 }
 
 

@@ -27,10 +27,12 @@ from gan_jax.models.conditional import (D_CONDITIONINGS, G_CONDITIONINGS,
                                         ConditionalDiscriminator, ConditionalGenerator)
 from gan_jax.models.conv import CONV_IMPLS
 from gan_jax.models.dirac import DiracDiscriminator, DiracGenerator, SAMPLE_SHAPE
+from gan_jax.models.image_to_image import PatchGAN, ResnetTranslator, SRResNet, UNet
 from gan_jax.models.layers import CONV_TRANSPOSE_IMPLS
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 ModelPair = tuple[nn.Module, nn.Module]
+SR_SCALES = (2, 4)  # model.scale of 'srresnet'
 
 
 def _dcgan_mnist(cfg, shape, axis_name) -> ModelPair:
@@ -85,6 +87,27 @@ def _dirac(cfg, shape, axis_name) -> ModelPair:
   return DiracGenerator(theta_init=theta), DiracDiscriminator(psi_init=psi)
 
 
+def _srresnet(cfg, shape, axis_name) -> ModelPair:
+  # Super-resolution: G = SRResNet x model.scale, D = an unconditional PatchGAN.
+  del axis_name  # no BatchNorm
+  return (SRResNet(scale=cfg.scale, out_channels=shape[-1], features=cfg.g_width,
+                   num_blocks=cfg.num_blocks), PatchGAN(features=cfg.d_width))
+
+
+def _pix2pix(cfg, shape, axis_name) -> ModelPair:
+  # Paired translation: a two-level U-Net and a PatchGAN D(output, input).
+  del axis_name
+  return (UNet(out_channels=shape[-1], features=(cfg.g_width, 2 * cfg.g_width)),
+          PatchGAN(features=cfg.d_width, conditional=True))
+
+
+def _cyclegan(cfg, shape, axis_name) -> ModelPair:
+  # One direction of CycleGAN: the ResNet translator and a PatchGAN.
+  del axis_name
+  return (ResnetTranslator(out_channels=shape[-1], features=cfg.g_width,
+                           num_blocks=cfg.num_blocks), PatchGAN(features=cfg.d_width))
+
+
 # model.dtype: the computation dtype of the DCGANs (params stay float32).
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 DTYPE_MODELS = ('dcgan64', 'dcgan_mnist')  # the others compute in float32 only
@@ -117,7 +140,13 @@ MODELS: dict[str, tuple[Callable[..., ModelPair], int | None]] = {
     'dcgan64': (_dcgan64, 64),
     'mlp': (_mlp, None),
     'scalar_dirac': (_dirac, None),  # the Dirac-GAN's G = theta, D = psi x
+    # Image-to-image (tasks 'superres', 'pix2pix', 'cyclegan'; models/image_to_image.py).
+    'srresnet': (_srresnet, None),
+    'pix2pix': (_pix2pix, None),
+    'cyclegan': (_cyclegan, None),
 }
+# The models of the image-to-image tasks: G maps an image to an image.
+IMAGE_TO_IMAGE_MODELS = ('srresnet', 'pix2pix', 'cyclegan')
 
 
 class Packed(nn.Module):
@@ -228,6 +257,16 @@ def validate_config(m) -> None:
   if not isinstance(m.get('g_batch_norm', False), bool):
     raise ConfigError(f'model.g_batch_norm={m.g_batch_norm!r}; must be True or False')
   validation.positive('model.d_maxout_pieces', m.get('d_maxout_pieces', 1), numbers.Integral)
+  if m.name in IMAGE_TO_IMAGE_MODELS:
+    validation.positive('model.num_blocks', m.get('num_blocks', 1), numbers.Integral)
+    if m.get('pack', 1) != 1:
+      raise ConfigError(f'model.pack={m.pack}; model.name={m.name!r} judges single images: '
+                        'allowed: 1')
+  if m.name == 'srresnet':
+    scale = m.get('scale', 0)
+    if scale not in SR_SCALES:
+      raise ConfigError(f'model.scale={scale!r}; the SRResNet upsamples by sub-pixel x2 '
+                        f'steps: allowed: {SR_SCALES}')
   validation.at_least_zero('model.init_std', m.get('init_std', 0.0))
   validation.choice('model.g_conditioning', m.get('g_conditioning', 'concat'), G_CONDITIONINGS)
   validation.choice('model.d_conditioning', m.get('d_conditioning', 'projection'),

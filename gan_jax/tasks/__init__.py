@@ -12,6 +12,12 @@ before tasks existed keep working):
                    REINFORCE, boundary-seeking or maximum likelihood (discrete.py).
   toy_cycle        four players: G_ab, G_ba between two 2-D mixtures, D_a,
                    D_b, and a cycle loss (the layout a CycleGAN needs).
+  superres         super-resolution G(low-res) -> high-res against D(high-res):
+                   SRResNet, SRGAN, ESRGAN by the loss weights (paired.py).
+  pix2pix          paired translation: U-Net G(a) against PatchGAN D(b, a),
+                   L1 + conditional GAN (paired.py).
+  cyclegan         CycleGAN: G_ab, G_ba, D_a, D_b on unpaired image domains,
+                   cycle and identity losses, a pool of past fakes (cyclegan.py).
   bigan            BiGAN / ALI: G(z), an encoder E(x) and a joint D(x, z)
                    that tells (x, E(x)) from (G(z), z) (bigan.py).
 Each entry builds its task from explicit config fields; see its module.
@@ -23,8 +29,8 @@ from typing import Callable
 
 from gan_jax import validation
 from gan_jax.errors import ConfigError
-from gan_jax.tasks import (bigan, conditional, discrete, toy_conditional, toy_cycle,
-                           unconditional)
+from gan_jax.tasks import (bigan, conditional, cyclegan, discrete, paired, toy_conditional,
+                           toy_cycle, unconditional)
 from gan_jax.tasks.base import Player, Task
 
 TASKS: dict[str, Callable[..., Task]] = {
@@ -34,7 +40,13 @@ TASKS: dict[str, Callable[..., Task]] = {
     'toy_conditional': toy_conditional.from_config,
     'toy_cycle': toy_cycle.from_config,
     'bigan': bigan.from_config,
+    'superres': paired.from_config,
+    'pix2pix': paired.from_config,
+    'cyclegan': cyclegan.from_config,
 }
+# The rules a task can check from the config alone, before data is read.
+STATIC_CHECKS = {'superres': paired.validate_config, 'pix2pix': paired.validate_config,
+                 'cyclegan': cyclegan.validate_config}
 DEFAULT_TASK = 'unconditional'
 
 
@@ -60,6 +72,8 @@ def create_task(config, data, axis_name: str | None = None) -> Task:
 def validate_config(config) -> None:
   """Raises ConfigError unless ``config.task`` names a registered task."""
   validation.choice('task', task_name(config), TASKS)
+  if task_name(config) in STATIC_CHECKS:
+    STATIC_CHECKS[task_name(config)](config)
 
 
 __all__ = ['Player', 'Task', 'TASKS', 'create_task', 'task_name', 'validate_config']

@@ -72,6 +72,9 @@ class Task:
   players: dict[str, Player]
   sample_key: str = 'image'
   axis_name: str | None = None
+  # Whether the sampler's float inputs are latents worth walking between (the
+  # run's final interpolation grid); an image-to-image task's are images.
+  latent_inputs: bool = True
 
   @property
   def phases(self) -> tuple[tuple[str, ...], ...]:
