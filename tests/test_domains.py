@@ -141,6 +141,7 @@ def test_domains_of_different_channel_counts_are_refused(monkeypatch):
     ('superres', 'train.l2_weight', -1.0, r'train.l2_weight=-1.0; must be a number in \[0, inf\)'),
     ('superres', 'model.name', 'pix2pix', "model.name \\(task='superres'\\)='pix2pix'"),
     ('pix2pix', 'data.name', 'mnist', "task='pix2pix' needs data.name='domains'"),
+    ('cyclegan', 'data.paired', True, 'data.paired=True; task=.cyclegan. trains on unpaired'),
     ('cyclegan', 'train.pool_size', -5, 'train.pool_size=-5; must be an integer >= 0'),
     ('cyclegan', 'optim.lr_decay_steps', -1, 'optim.lr_decay_steps=-1; must be an integer >= 0'),
 ])

@@ -1,21 +1,26 @@
 """Super-resolution, pix2pix and CycleGAN: losses, gradients, the pool, the evaluator, learning."""
 
+import json
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from configs import cyclegan as cyclegan_config
 from configs import pix2pix as pix2pix_config
 from configs import superres as superres_config
 from gan_jax import build, optimizers, steps
 from gan_jax.data import create_dataset, domains
+from gan_jax.errors import ConfigError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import image_metrics
 from gan_jax.evaluation.base import shipped_classifier
 from gan_jax.evaluation.translation_metrics import Translation
 from gan_jax.tasks import cyclegan
+from gan_jax.train import train_and_evaluate
 
 LR = 0.05
 
@@ -302,3 +307,35 @@ def test_cyclegan_translates_unpaired_digits_in_a_short_run():
         f'cycle L1 {before[1]:.3f} -> {after[1]:.3f}')
   assert before[0] < 0.3 and after[0] > 0.5
   assert before[1] > 0.5 and after[1] < 0.15
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@pytest.mark.parametrize('module,variant', [(superres_config, 'x2,tiny'),
+                                            (pix2pix_config, 'tiny'),
+                                            (cyclegan_config, 'tiny')])
+def test_each_tiny_config_trains_and_evaluates_through_the_loop(tmp_path, module, variant):
+  config = module.get_config(variant)
+  config.eval.translation.every = 0  # at the end
+  config.eval.translation.num_samples = 100
+  config.eval.features.every = 0
+  config.eval.features.num_samples = 100
+  train_and_evaluate(config, str(tmp_path))
+  [record] = [json.loads(line) for line in open(tmp_path / 'eval.jsonl')]
+  assert record['step'] == config.train.num_steps
+  assert 0 <= record['translation/accuracy'] <= 100 and record['features/fid'] > 0
+  if config.task != 'cyclegan':
+    assert np.isfinite(record['translation/psnr'])
+  else:
+    assert record['translation/cycle_l1'] > 0
+  assert (tmp_path / 'samples_final.png').exists()
+  assert not (tmp_path / 'interpolation_final.png').exists()  # the inputs are images
+
+
+def test_a_bad_image_to_image_config_fails_before_the_workdir(tmp_path):
+  config = superres_config.get_config('tiny')
+  config.data.transforms_a = ('bicubic_x2',)  # model.scale stays 4
+  with pytest.raises(ConfigError, match='model.scale=4 but data.transforms_a'):
+    train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()

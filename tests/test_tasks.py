@@ -208,7 +208,7 @@ def test_toy_tasks_on_8_fake_devices_equal_one_device():
   assert out.returncode == 0, out.stderr[-3000:]
   results = json.loads(out.stdout.strip().splitlines()[-1])
   assert sorted(results) == sorted(f'{task}/{update}/d_steps=2/{mode}'
-                                   for task in ('conditional', 'cycle')
+                                   for task in ('conditional', 'cycle', 'cyclegan')
                                    for update in ('simultaneous', 'alternating')
                                    for mode in ('jit', 'pmap'))
   for name, error in results.items():

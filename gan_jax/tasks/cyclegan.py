@@ -42,7 +42,7 @@ from gan_jax import losses, models, validation
 from gan_jax.errors import ConfigError
 from gan_jax.state import split_variables
 from gan_jax.tasks.base import Player, Task
-from gan_jax.tasks.paired import HeldOutInputs, check_domains, check_model, mean_l1
+from gan_jax.tasks.paired import HeldOutInputs, check_domains, check_static, mean_l1
 from gan_jax.tasks.unconditional import d_probabilities
 
 POOL_SWAP_PROBABILITY = 0.5
@@ -86,7 +86,13 @@ def pool_query(pool: dict, images: jax.Array, rng: jax.Array) -> tuple[jax.Array
 
 def global_pool_query(pool, images, rng, axis_name):
   """``pool_query`` on the global batch: every device keeps the same pool and
-  takes its own rows of the result (without a device axis: ``pool_query``)."""
+  takes its own rows of the result (without a device axis: ``pool_query``).
+
+  The result depends on the order of the batch's rows (the pool is
+  sequential), and the device layouts (parallel.py) do not keep the
+  one-device order within a chunk: a run on N devices draws the same
+  fakes as one on one device but may store and return them in other slots.
+  """
   if axis_name is None:
     return pool_query(pool, images, rng)
   everything = lax.all_gather(images, axis_name, tiled=True)
@@ -186,11 +192,8 @@ class CycleGAN(Task):
 
 def validate_config(config) -> None:
   """The static rules of task='cyclegan' (before any data is read)."""
-  t, d = config.train, config.data
-  if d.name != 'domains':
-    raise ConfigError("task='cyclegan' needs data.name='domains' (two image domains); "
-                      f'got data.name={d.name!r}')
-  check_model(config, 'cyclegan', ('cyclegan',))
+  t = config.train
+  check_static(config, 'cyclegan', ('cyclegan',), paired=False)
   validation.at_least_zero('train.cycle_weight', t.get('cycle_weight', 10.0))
   validation.at_least_zero('train.identity_weight', t.get('identity_weight', 0.5))
   pool = t.get('pool_size', 50)

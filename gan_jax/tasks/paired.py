@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import losses, models, regularizers, validation
+from gan_jax.data import domains
 from gan_jax.errors import ConfigError
 from gan_jax.evaluation.base import as_images, shipped_classifier
 from gan_jax.state import split_variables
@@ -164,20 +165,24 @@ def check_domains(data, task: str, paired: bool):
                       f'domains; set data.paired={paired}')
 
 
-def check_model(config, task: str, allowed: tuple[str, ...]) -> None:
-  validation.choice(f'model.name (task={task!r})', config.model.name, allowed)
+def check_static(config, task: str, models_allowed: tuple[str, ...], paired: bool) -> None:
+  """The rules every image-to-image task checks before data is read."""
+  d = config.data
+  if d.name != 'domains':
+    raise ConfigError(f"task={task!r} needs data.name='domains' (two image domains); "
+                      f'got data.name={d.name!r}')
+  if d.get('paired', False) != paired:
+    raise ConfigError(f'data.paired={d.get("paired", False)!r}; task={task!r} trains on '
+                      f'{"paired" if paired else "unpaired"} domains: allowed {paired}')
+  validation.choice(f'model.name (task={task!r})', config.model.name, models_allowed)
 
 
 def validate_config(config) -> None:
   """The static rules of the paired tasks (before any data is read)."""
   task, m, d = config.task, config.model, config.data
-  if d.name != 'domains':
-    raise ConfigError(f"task={task!r} needs data.name='domains' (two image domains); "
-                      f'got data.name={d.name!r}')
-  check_model(config, task, ('srresnet',) if task == 'superres' else ('pix2pix',))
+  check_static(config, task, ('srresnet',) if task == 'superres' else ('pix2pix',), True)
   content_weights(config.train)
   if task == 'superres':
-    from gan_jax.data import domains  # pylint: disable=g-import-not-at-top
     down = domains.downsampling_of(d.get('transforms_a', ()))
     if down is None or d.get('transforms_b', ()):
       raise ConfigError(f'task=superres needs data.transforms_a = one downsampling of '
