@@ -63,12 +63,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log.best_metric = ''
   config.eval = ml_collections.ConfigDict()
   config.eval.translation = dict(type='translation', every=500, cycle=True)
-  config.eval.features = dict(type='image_features', every=0, num_samples=300)
+  # batch_size = num_samples: one draw of distinct held-out inputs (each draw
+  # is a random subset of them; two draws would repeat some).
+  config.eval.features = dict(type='image_features', every=0, num_samples=300,
+                              batch_size=300)
 
   if 'transform' in variants:
     config.data.domain_a = 'mnist'
     config.data.transforms_a = ('dilate', 'invert')
-    config.eval.features.num_samples = 1000
+    config.eval.features.num_samples = config.eval.features.batch_size = 1000
   if 'tiny' in variants:
     config.model.g_width = config.model.d_width = 4
     config.model.num_blocks = 1

@@ -62,7 +62,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log.best_metric = ''
   config.eval = ml_collections.ConfigDict()
   config.eval.translation = dict(type='translation', every=500)
-  config.eval.features = dict(type='image_features', every=0, num_samples=1000)
+  # batch_size = num_samples: one draw of distinct held-out inputs (each draw
+  # is a random subset of them; two draws of 500 would repeat some).
+  config.eval.features = dict(type='image_features', every=0, num_samples=1000,
+                              batch_size=1000)
 
   for variant in variants:
     if variant in OBJECTIVES:

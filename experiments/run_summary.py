@@ -50,8 +50,9 @@ def summarise(workdir: str) -> dict:
       'steps': last['step'],
       'steps_per_sec': float(np.median(rates)),
       'minutes': (max(walls) - min(walls)) / 60,
-      'd_loss': last['d_loss'], 'g_loss': last['g_loss'],
-      'd_real': last['d_real'], 'd_fake': last['d_fake'],
+      # The two-player names; a task of other players (CycleGAN's g_ab, d_a,
+      # ...) has none of them: NaN.
+      **{k: last.get(k, float('nan')) for k in ('d_loss', 'g_loss', 'd_real', 'd_fake')},
   }
 
 

@@ -85,6 +85,13 @@ def collect(sweep: str, runs_dir: str, extra=()) -> list[Run]:
   return out
 
 
+def rescored_fid(run: Run, features, outputs: np.ndarray) -> dict:
+  """``run.final`` with its FID recomputed on ``outputs``, the translations of
+  every held-out input once (the runs' own FID evaluators drew their inputs in
+  batches of random rows, which can repeat an input across batches)."""
+  return {**run.final, 'features/fid': features.score(outputs[:features.num_samples])['fid']}
+
+
 def restore(workdir: str):
   """(config, dataset, game, state, sampler) of a finished run's latest checkpoint."""
   config = trained.load_run_config(workdir)
