@@ -26,8 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from experiments import translation_runs as tr  # pylint: disable=g-import-not-at-top
-from gan_jax.evaluation.evaluators import ImageFeatures  # pylint: disable=g-import-not-at-top
-from gan_jax.evaluation.translation_metrics import Translation  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('runs_dir', 'runs', 'The sweeps train into <runs_dir>/cyclegan*/.')
@@ -48,22 +46,12 @@ def domain_pair(config: dict) -> str:
   return f'{name("a")} -> {name("b")}'
 
 
-def baseline(dataset, features) -> dict:
-  """The untranslated held-out inputs, scored as if they were translations."""
-  inputs = tr.as_float(dataset.test_a)
-  translation = Translation('translation', dataset, None, 0, every=0)
-  return {**{f'translation/{k}': v for k, v in translation.score(inputs).items()},
-          'features/fid': features.score(inputs[:features.num_samples])['fid']}
-
-
-def rescore(runs, features, inputs) -> list:
+def rescore(runs, scorer, inputs, dataset) -> list:
   """Each run with its FID recomputed on the translations of every held-out input."""
-  out = []
   for run in runs:
-    _, _, _, state, sampler = tr.restore(run.workdir)
-    run.final = tr.rescored_fid(run, features, tr.translate(sampler, state, inputs))
-    out.append(run)
-  return out
+    state, sampler = tr.restore(run.workdir, dataset)
+    run.final = scorer.rescored(run, tr.translate(sampler, state, inputs))
+  return runs
 
 
 def main(argv):
@@ -79,11 +67,11 @@ def main(argv):
   tables, shown_figures = {}, []
   for pair in dict.fromkeys(domain_pair(r.config) for r in runs):
     of_pair = [r for r in runs if domain_pair(r.config) == pair]
-    config, dataset, _, _, _ = tr.restore(of_pair[0].workdir)
-    features = ImageFeatures('features', dataset, None, 0, every=0,
-                             num_samples=config.eval.features.num_samples)
-    tables[pair] = (baseline(dataset, features),
-                    rescore(of_pair, features, tr.as_float(dataset.test_a)))
+    config, dataset = tr.load_data(of_pair[0].workdir)
+    scorer = tr.Scorer(dataset, config.eval.features.num_samples)
+    test_inputs = tr.as_float(dataset.test_a)
+    # "No translation": the held-out inputs scored as if they were translations.
+    tables[pair] = (scorer.score(test_inputs), rescore(of_pair, scorer, test_inputs, dataset))
     # The paper's setting and the same without the identity term, where both ran.
     shown_runs = [r for setting in (PAPER, (10.0, 0.0, 50)) for r in of_pair
                   if settings(r.config) == setting] or of_pair[:1]
@@ -91,8 +79,8 @@ def main(argv):
     inputs = tr.as_float(dataset.test_a[shown])
     rows = [('input (A)', inputs)]
     for run in shown_runs:
-      _, _, _, state, sampler = tr.restore(run.workdir)
-      c, i, p = settings(run.config)
+      state, sampler = tr.restore(run.workdir, dataset)
+      _, i, _ = settings(run.config)
       rows += [(f'G_ab(a), identity {i:g}', tr.translate(sampler, state, inputs)),
                (f'G_ba(G_ab(a)), identity {i:g}',
                 tr.translate(sampler, state, inputs, 'cycle_a'))]

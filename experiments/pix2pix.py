@@ -23,8 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from experiments import translation_runs as tr  # pylint: disable=g-import-not-at-top
-from gan_jax.evaluation.evaluators import ImageFeatures  # pylint: disable=g-import-not-at-top
-from gan_jax.evaluation.translation_metrics import Translation  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('runs_dir', 'runs', 'The sweep trains into <runs_dir>/pix2pix/.')
@@ -47,20 +45,16 @@ def main(argv):
   runs = tr.collect('pix2pix', FLAGS.runs_dir)
   if not runs:
     raise SystemExit('error: no finished pix2pix runs; run without --collect_only')
-  config, dataset, _, _, _ = tr.restore(runs[0].workdir)
+  config, dataset = tr.load_data(runs[0].workdir)
   inputs = tr.as_float(dataset.test_a)
-  n_fid = config.eval.features.num_samples
-  translation = Translation('translation', dataset, None, 0, every=0)
-  features = ImageFeatures('features', dataset, None, 0, every=0, num_samples=n_fid)
-  baseline = {**{f'translation/{k}': v for k, v in translation.score(inputs).items()},
-              'features/fid': features.score(inputs[:n_fid])['fid']}
-  rows = [('the input itself', baseline, None)]
+  scorer = tr.Scorer(dataset, config.eval.features.num_samples)
+  rows = [('the input itself', scorer.score(inputs), None)]
   shown = tr.one_per_class(dataset.test_labels_a)
   grid = [('input', inputs[shown])]
   for run in runs:
-    _, _, _, state, sampler = tr.restore(run.workdir)
+    state, sampler = tr.restore(run.workdir, dataset)
     rows.append((objective(run.config),
-                 tr.rescored_fid(run, features, tr.translate(sampler, state, inputs)), run))
+                 scorer.rescored(run, tr.translate(sampler, state, inputs)), run))
     grid.append((objective(run.config), tr.translate(sampler, state, inputs[shown])))
   rows.append(('the truth (floor)', runs[0].floor, None))
   grid.append(('truth', tr.as_float(dataset.test_b[shown])))
@@ -86,13 +80,11 @@ def main(argv):
                'minutes']),
       tr.line(['---'] * 7),
   ]
+  columns = (('translation/l1', '.4f'), ('translation/psnr', '.2f'),
+             ('translation/ssim', '.3f'), ('translation/accuracy', '.1f'),
+             ('features/fid', '.2f'))
   for name, m, run in rows:
-    get = lambda k, m=m: m.get(k, float('nan'))
-    lines.append(tr.line([name, tr.fmt(get('translation/l1'), '.4f'),
-                          tr.fmt(get('translation/psnr'), '.2f'),
-                          tr.fmt(get('translation/ssim'), '.3f'),
-                          tr.fmt(get('translation/accuracy'), '.1f'),
-                          tr.fmt(get('features/fid'), '.2f'),
+    lines.append(tr.line([name, *tr.metric_cells(m, columns),
                           tr.fmt(run.minutes if run else float('nan'), '.1f')]))
   lines += [
       '',

@@ -27,14 +27,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # pylint: disable=g-import-not-at-top
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-import numpy as np  # pylint: disable=g-import-not-at-top
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 
 from configs.superres import LOSSES  # pylint: disable=g-import-not-at-top
 from experiments import translation_runs as tr  # pylint: disable=g-import-not-at-top
 from gan_jax.data import domains  # pylint: disable=g-import-not-at-top
-from gan_jax.evaluation.evaluators import ImageFeatures  # pylint: disable=g-import-not-at-top
-from gan_jax.evaluation.translation_metrics import Translation  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('runs_dir', 'runs', 'The sweep trains into <runs_dir>/superres/.')
@@ -50,20 +47,6 @@ def method_of(config: dict) -> str:
   weights = (t['loss'], t['adversarial_weight'], t['l1_weight'], t['l2_weight'],
              t['feature_weight'])
   return next((k for k, v in LOSSES.items() if tuple(v) == weights), 'custom')
-
-
-class Scorer:
-  """The evaluators of a run's config, built once per scale, to score any outputs."""
-
-  def __init__(self, dataset, config):
-    self.translation = Translation('translation', dataset, None, 0, every=0)
-    self.features = ImageFeatures('features', dataset, None, 0, every=0,
-                                  num_samples=config['eval']['features']['num_samples'])
-
-  def score(self, outputs: np.ndarray) -> dict:
-    out = {f'translation/{k}': v for k, v in self.translation.score(outputs).items()}
-    fid = self.features.score(outputs[:self.features.num_samples])['fid']
-    return {**out, 'features/fid': fid}
 
 
 def interpolate(state, other, alpha: float):
@@ -84,8 +67,8 @@ def main(argv):
   rows, curves, grids = [], {}, []
   for scale in sorted({r.config['model']['scale'] for r in runs}):
     of_scale = {method_of(r.config): r for r in runs if r.config['model']['scale'] == scale}
-    config, dataset, _, state, sampler = tr.restore(next(iter(of_scale.values())).workdir)
-    scorer = Scorer(dataset, config)
+    config, dataset = tr.load_data(next(iter(of_scale.values())).workdir)
+    scorer = tr.Scorer(dataset, config.eval.features.num_samples)
     inputs = tr.as_float(dataset.test_a)
     kind = dataset.downsampling[1]
     bicubic = domains.upsample(inputs, scale, 'bicubic')
@@ -96,10 +79,9 @@ def main(argv):
              domains.upsample(inputs[shown], scale, 'nearest')), ('bicubic', bicubic[shown])]
     restored = {}
     for method, run in of_scale.items():
-      _, _, _, restored[method], sampler = tr.restore(run.workdir)
+      restored[method], sampler = tr.restore(run.workdir, dataset)
       outputs = tr.translate(sampler, restored[method], inputs)
-      rows.append((scale, METHOD_NAMES.get(method, method),
-                   tr.rescored_fid(run, scorer.features, outputs), run))
+      rows.append((scale, METHOD_NAMES.get(method, method), scorer.rescored(run, outputs), run))
       grid.append((METHOD_NAMES.get(method, method),
                    tr.translate(sampler, restored[method], inputs[shown])))
     grid.append(('truth', tr.as_float(dataset.test_b[shown])))
@@ -178,14 +160,12 @@ def markdown(rows, runs, grid_paths, curve_path, curves, minutes) -> str:
             'minutes']),
       tr.line(['---'] * 8),
   ]
+  columns = (('translation/psnr', '.2f'), ('translation/ssim', '.3f'),
+             ('translation/lr_psnr', '.1f'), ('translation/accuracy', '.1f'),
+             ('features/fid', '.2f'))
   for scale, name, m, run in rows:
-    get = lambda k, m=m: m.get(k, float('nan'))
-    lines.append(tr.line([f'x{scale}', name, tr.fmt(get('translation/psnr'), '.2f'),
-                       tr.fmt(get('translation/ssim'), '.3f'),
-                       tr.fmt(get('translation/lr_psnr'), '.1f'),
-                       tr.fmt(get('translation/accuracy'), '.1f'),
-                       tr.fmt(get('features/fid'), '.2f'),
-                       tr.fmt(run.minutes if run else float('nan'), '.1f')]))
+    lines.append(tr.line([f'x{scale}', name, *tr.metric_cells(m, columns),
+                          tr.fmt(run.minutes if run else float('nan'), '.1f')]))
   lines += [
       '',
       'The floor row is the truth itself (PSNR infinite; its LR PSNR is only the '

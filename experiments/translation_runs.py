@@ -25,6 +25,8 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 from experiments import sweep as sweep_lib  # pylint: disable=g-import-not-at-top
 from experiments.timing import cpu_name  # pylint: disable=g-import-not-at-top
 from gan_jax import jsonl, trained  # pylint: disable=g-import-not-at-top
+from gan_jax.evaluation.evaluators import ImageFeatures  # pylint: disable=g-import-not-at-top
+from gan_jax.evaluation.translation_metrics import Translation  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,19 +87,52 @@ def collect(sweep: str, runs_dir: str, extra=()) -> list[Run]:
   return out
 
 
-def rescored_fid(run: Run, features, outputs: np.ndarray) -> dict:
-  """``run.final`` with its FID recomputed on ``outputs``, the translations of
-  every held-out input once (the runs' own FID evaluators drew their inputs in
-  batches of random rows, which can repeat an input across batches)."""
-  return {**run.final, 'features/fid': features.score(outputs[:features.num_samples])['fid']}
+class Scorer:
+  """The 'translation' and 'image_features' evaluators of one dataset, to score any outputs.
+
+  ``score`` gives the metrics of translations of every held-out input (or of a
+  baseline such as the inputs themselves), keyed as in ``eval.jsonl``;
+  ``rescored`` is a run's last evaluation with its FID recomputed on the
+  translations of every held-out input once (the runs' own FID evaluators drew
+  their inputs in batches of random rows, which can repeat an input across
+  batches).
+  """
+
+  def __init__(self, dataset, num_fid_samples: int):
+    self.translation = Translation('translation', dataset, None, 0, every=0)
+    self.features = ImageFeatures('features', dataset, None, 0, every=0,
+                                  num_samples=num_fid_samples)
+
+  def fid(self, outputs: np.ndarray) -> float:
+    return self.features.score(outputs[:self.features.num_samples])['fid']
+
+  def score(self, outputs: np.ndarray) -> dict:
+    out = {f'translation/{k}': v for k, v in self.translation.score(outputs).items()}
+    return {**out, 'features/fid': self.fid(outputs)}
+
+  def rescored(self, run: Run, outputs: np.ndarray) -> dict:
+    return {**run.final, 'features/fid': self.fid(outputs)}
 
 
-def restore(workdir: str):
-  """(config, dataset, game, state, sampler) of a finished run's latest checkpoint."""
+def load_data(workdir: str):
+  """(config, dataset) of a finished run, as it trained on them."""
   config = trained.load_run_config(workdir)
-  dataset = trained.load_dataset(config)
-  state, sampler, game = trained.restore(workdir, config, dataset)
-  return config, dataset, game, state, sampler
+  return config, trained.load_dataset(config)
+
+
+def restore(workdir: str, dataset=None):
+  """(state, sampler) of a finished run's latest checkpoint; ``dataset``: its data
+  if already loaded (the runs of one sweep share it), else loaded here."""
+  config = trained.load_run_config(workdir)
+  if dataset is None:
+    dataset = trained.load_dataset(config)
+  state, sampler, _ = trained.restore(workdir, config, dataset)
+  return state, sampler
+
+
+def metric_cells(metrics: dict, columns) -> list[str]:
+  """The formatted cells of ``columns`` ((key, format) pairs) of ``metrics``; '—' if absent."""
+  return [fmt(metrics.get(key, float('nan')), spec) for key, spec in columns]
 
 
 def translate(sampler, state, inputs: np.ndarray, key: str = 'a', batch: int = 250):

@@ -31,6 +31,7 @@ import math
 import jax
 import numpy as np
 
+from gan_jax.data import domains
 from gan_jax.errors import ConfigError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import image_metrics
@@ -89,8 +90,7 @@ class Translation(Evaluator):
                      ssim=np.mean(image_metrics.ssim(outputs, self.truth)),
                      l1=np.mean(np.abs(outputs - self.truth)))
     if self.downsampling is not None:
-      from gan_jax.data.domains import downsample  # pylint: disable=g-import-not-at-top
-      low = downsample(outputs, *self.downsampling)
+      low = domains.downsample(outputs, *self.downsampling)
       results.update(lr_l1=np.mean(np.abs(low - self.inputs)),
                      lr_psnr=np.mean(image_metrics.psnr(low, self.inputs)))
     if reconstructions is not None:
