@@ -36,11 +36,10 @@ def main():
   for task in ('conditional', 'cycle', 'cyclegan'):
     for update in ('simultaneous', 'alternating'):
       if task == 'cyclegan':
-        # Without the pool: the pool takes the fakes one at a time in the
-        # batch's row order, which the device layouts do not keep within a
-        # chunk, so with it N devices equal one device only up to that order.
+        # A pool of 8: the step's first chunk of 16 fills it, the second
+        # swaps, so both branches run on the gathered global batch.
         config = cyclegan.get_config('transform,tiny')
-        config.train.pool_size = 0
+        config.train.pool_size = 8
       else:
         config = toy_tasks.get_config(f'{task},tiny')
       config.train.d_steps, config.train.update_rule = 2, update

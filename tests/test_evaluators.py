@@ -142,7 +142,7 @@ def test_registry_errors_name_the_valid_choices(digits):
   ring = toy.ToyMixture(toy.TOY_DATASETS['ring'], 0)
   with pytest.raises(ConfigError, match=r"allowed: \['cas', 'class_conditional', "
                                         r"'exact_distribution', 'grammar', 'image_features', "
-                                        r"'mixture_modes', 'stacked_mnist'\]"):
+                                        r"'mixture_modes', 'stacked_mnist', 'translation'\]"):
     ev.create_evaluators(_config(x=dict(type='fid', every=1)), ring, _draw_z(2), 0)
   with pytest.raises(ConfigError, match=r"unknown options \['samples'\].*num_samples"):
     ev.create_evaluators(_config(x=dict(type='mixture_modes', every=1, samples=9)),

@@ -9,6 +9,15 @@ no running statistics, hence no model state) or none; dropout is left out
 (pix2pix's dropout noise is its only source of randomness, and Isola et al.
 report it barely changes the output).
 
+A convolution followed directly by instance norm has no bias: the norm
+subtracts each channel's mean over the image, so a per-channel bias cancels
+exactly and its gradient is zero up to rounding. Left in, those dead
+parameters are moved by Adam's normalised step from that rounding noise
+alone, differently on every device layout (the 8-device check in
+tests/tasks_parallel_check.py differed from one device only there). The
+sub-pixel convolutions keep theirs: after the shuffle, one output channel
+mixes four biases, and only their mean cancels.
+
   SRResNet         Ledig et al. 2017 without BatchNorm (as ESRGAN):
                    conv3 -> ``num_blocks`` residual blocks (conv3-ReLU-conv3 + x)
                    -> conv3 + the first features -> log2(scale) x (conv3 to 4F,
@@ -47,14 +56,14 @@ def _norm(kind: str):
 
 
 class ResidualBlock(nn.Module):
-  """x + conv3(act(norm(conv3(x)))), then norm: the same channels in and out."""
+  """x + norm(conv3(relu(norm(conv3(x))))): the same channels in and out."""
   norm: str = 'none'
 
   @nn.compact
   def __call__(self, x):
-    f = x.shape[-1]
-    y = nn.relu(_norm(self.norm)(nn.Conv(f, (3, 3))(x)))
-    return x + _norm(self.norm)(nn.Conv(f, (3, 3))(y))
+    f, biased = x.shape[-1], self.norm != 'instance'
+    y = nn.relu(_norm(self.norm)(nn.Conv(f, (3, 3), use_bias=biased)(x)))
+    return x + _norm(self.norm)(nn.Conv(f, (3, 3), use_bias=biased)(y))
 
 
 class SubPixelUp(nn.Module):
@@ -104,12 +113,13 @@ class UNet(nn.Module):
     del train
     skips, y = [], x
     for i, f in enumerate(self.features):
-      y = nn.Conv(f, (4, 4), strides=(2, 2))(y if i == 0 else nn.leaky_relu(y, 0.2))
+      y = nn.Conv(f, (4, 4), strides=(2, 2), use_bias=i == 0)(
+          y if i == 0 else nn.leaky_relu(y, 0.2))
       if i:
         y = nn.InstanceNorm()(y)
       skips.append(y)
     y = nn.leaky_relu(y, 0.2)
-    y = nn.InstanceNorm()(nn.Conv(self.features[-1], (3, 3))(y))  # the bottleneck
+    y = nn.InstanceNorm()(nn.Conv(self.features[-1], (3, 3), use_bias=False)(y))  # bottleneck
     for i in reversed(range(len(self.features))):
       y = jnp.concatenate([y, skips[i]], axis=-1)
       out = self.features[i - 1] if i else self.features[0]
@@ -128,9 +138,10 @@ class ResnetTranslator(nn.Module):
   def __call__(self, x, train: bool = True):
     del train
     f = self.features
-    y = nn.relu(nn.InstanceNorm()(nn.Conv(f, (7, 7))(x)))
+    y = nn.relu(nn.InstanceNorm()(nn.Conv(f, (7, 7), use_bias=False)(x)))
     for mult in (2, 4):
-      y = nn.relu(nn.InstanceNorm()(nn.Conv(mult * f, (3, 3), strides=(2, 2))(y)))
+      conv = nn.Conv(mult * f, (3, 3), strides=(2, 2), use_bias=False)
+      y = nn.relu(nn.InstanceNorm()(conv(y)))
     for _ in range(self.num_blocks):
       y = ResidualBlock('instance')(y)
     for mult in (2, 1):
@@ -153,6 +164,7 @@ class PatchGAN(nn.Module):
       x = jnp.concatenate([x, y], axis=-1)
     f = self.features
     h = nn.leaky_relu(nn.Conv(f, (4, 4), strides=(2, 2))(x), 0.2)
-    h = nn.leaky_relu(nn.InstanceNorm()(nn.Conv(2 * f, (4, 4), strides=(2, 2))(h)), 0.2)
-    h = nn.leaky_relu(nn.InstanceNorm()(nn.Conv(4 * f, (4, 4))(h)), 0.2)
+    conv = nn.Conv(2 * f, (4, 4), strides=(2, 2), use_bias=False)
+    h = nn.leaky_relu(nn.InstanceNorm()(conv(h)), 0.2)
+    h = nn.leaky_relu(nn.InstanceNorm()(nn.Conv(4 * f, (4, 4), use_bias=False)(h)), 0.2)
     return nn.Conv(1, (4, 4))(h)[..., 0]

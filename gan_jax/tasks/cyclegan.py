@@ -86,13 +86,7 @@ def pool_query(pool: dict, images: jax.Array, rng: jax.Array) -> tuple[jax.Array
 
 def global_pool_query(pool, images, rng, axis_name):
   """``pool_query`` on the global batch: every device keeps the same pool and
-  takes its own rows of the result (without a device axis: ``pool_query``).
-
-  The result depends on the order of the batch's rows (the pool is
-  sequential), and the device layouts (parallel.py) do not keep the
-  one-device order within a chunk: a run on N devices draws the same
-  fakes as one on one device but may store and return them in other slots.
-  """
+  takes its own rows of the result (without a device axis: ``pool_query``)."""
   if axis_name is None:
     return pool_query(pool, images, rng)
   everything = lax.all_gather(images, axis_name, tiled=True)
