@@ -78,6 +78,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # host launches. 1 here: on XLA:CPU the scanned DCGAN step measured slower
   # (README, Speed); configs/toy2d.py turns it on for the small MLP.
   config.train.steps_per_dispatch = 1
+  # A finished run's workdir: at a fresh start, init_players take its newest
+  # checkpoint's params (SRGAN's adversarial stage from the L1 generator); '' = off.
+  config.train.init_from = ''
+  config.train.init_players = ('generator',)
 
   config.optim = ml_collections.ConfigDict()
   config.optim.name = 'adam'        # adam | sgd (plain: params -= lr * grad)

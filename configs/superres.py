@@ -25,9 +25,15 @@ Variants after the colon (comma-separated, combinable; one scale, one loss):
   box      box (block-mean) downsampling instead of bicubic.
 
 Budget: 1,000 steps of 32 images, Adam (b1 0.9, as SRGAN) at 1e-3 for G and
-1e-4 for D (SRGAN: 1e-4 for 10^6 steps), about 3 minutes on two CPU cores. SRGAN and ESRGAN start the
-adversarial stage from a trained PSNR-oriented generator; here each run
-trains from scratch, so the adversarial weight acts from step 0.
+1e-4 for D (SRGAN: 1e-4 for 10^6 steps), about 3 minutes on two CPU cores.
+SRGAN and ESRGAN train their adversarial stage from a trained PSNR-oriented
+generator; the srgan and esrgan variants alone start from the seed, and
+
+    python -m gan_jax.main --config=configs/superres.py:x4,srgan --workdir=runs/sr_gan \
+      --config.train.init_from=runs/sr_l1 --config.optim.g_lr=1e-4
+
+fine-tunes a finished ``:x4,l1`` run's generator instead, as
+experiments/sweeps/superres.py does.
 Evaluators: 'translation' (PSNR, SSIM, L1 to the truth, low-res consistency,
 classifier accuracy on the 1,000 held-out digits) and 'image_features' (FID
 of 1,000 super-resolved held-out digits against training digits).

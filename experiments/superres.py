@@ -11,9 +11,8 @@ minutes a run on two CPU cores), then writes docs/superres.md and its figures:
     upsampling of the same inputs, scored here by the same evaluator classes;
   - the perception-distortion curve (Blau & Michaeli 2018): the generator
     theta(alpha) = (1 - alpha) theta_L1 + alpha theta_GAN between the
-    content-only and each adversarial run of one scale (ESRGAN's network
-    interpolation; the runs share their initialisation, the same seed), PSNR
-    against FID at alpha = 0, 0.25, ..., 1;
+    content-only run of one scale and each adversarial run fine-tuned from it
+    (ESRGAN's network interpolation), PSNR against FID at alpha = 0, 0.25, ..., 1;
   - a grid of ten held-out digits: input, bicubic, each method, the truth.
 """
 
@@ -140,7 +139,11 @@ def plot_curves(curves, path):
 
 def markdown(rows, runs, grid_paths, curve_path, curves, minutes) -> str:
   rel = lambda p: os.path.relpath(p, os.path.dirname(FLAGS.output))
-  budget = runs[0].config['train']
+  budget = next((r for r in runs if not r.config['train'].get('init_from')),
+                runs[0]).config['train']
+  tuned = [r.config for r in runs if r.config['train'].get('init_from')]
+  tuned_steps = f'{tuned[0]["train"]["num_steps"]:,}' if tuned else 'no'
+  tuned_lr = f'{tuned[0]["optim"]["g_lr"]:g}' if tuned else '-'
   lines = [
       '# Super-resolution of digits',
       '',
@@ -148,8 +151,10 @@ def markdown(rows, runs, grid_paths, curve_path, curves, minutes) -> str:
       '',
       f'`python experiments/superres.py` ({minutes:.0f} min here; {tr.machine()}). '
       f'configs/superres.py: the 4,000 training digits of the embedded MNIST downsampled '
-      f'(bicubic) to 14x14 (x2) or 7x7 (x4); each run {budget["num_steps"]:,} steps of '
-      f'{budget["batch_size"]} (one seed); every number is on the 1,000 held-out digits, '
+      f'(bicubic) to 14x14 (x2) or 7x7 (x4); the L1 run {budget["num_steps"]:,} steps of '
+      f'{budget["batch_size"]} from the seed, then SRGAN and ESRGAN {tuned_steps} more '
+      f'from its generator (`train.init_from`, G at {tuned_lr}, D from the seed), one seed '
+      'each; the minutes are each run\'s own; every number is on the 1,000 held-out digits, '
       'from the run\'s own evaluators at its last step, except FID, which the script '
       'recomputes on the translations of the 1,000 held-out inputs, each once (bicubic: '
       'the same evaluator classes, scored by the script). PSNR and SSIM in [-1, 1] against the truth; LR PSNR is '
@@ -173,25 +178,24 @@ def markdown(rows, runs, grid_paths, curve_path, curves, minutes) -> str:
       'digits. SRGAN and ESRGAN minimise a distance in the classifier\'s features, the '
       'network the accuracy and FID are measured with, so their rows are partly '
       'optimised for those two columns; PSNR, SSIM and LR PSNR are independent of it. '
-      'The papers fine-tune the adversarial generator from a trained PSNR-oriented one '
-      'and train for 10^5-10^6 steps on natural images; here every run starts from '
-      'scratch for 1,000 steps, so no published number applies.',
+      'As in the papers, the adversarial generator is fine-tuned from the PSNR-oriented '
+      'one; they train for 10^5-10^6 steps on natural images, so no published number '
+      'applies here.',
       '',
       f'![perception-distortion]({rel(curve_path)})',
       '',
       'Network interpolation theta(alpha) = (1 - alpha) theta_L1 + alpha theta_GAN of '
-      'runs trained from the same initialisation (the same seed): alpha = 0 is the L1 '
-      'generator, 1 the adversarial one. ESRGAN interpolates an adversarial generator '
-      'fine-tuned from the PSNR-oriented one, whose weights stay close to it; these two '
-      'were trained apart for 1,000 steps, and where the FID between the ends is far '
-      'worse than at both, their weights are not linearly connected and the curve is '
-      'no perception-distortion trade-off (configs/superres.py has no fine-tuning from '
-      'a trained run).',
+      'the L1 generator and the adversarial one fine-tuned from it (ESRGAN\'s): alpha = 0 '
+      'is the L1 generator, 1 the adversarial one. Whether each curve is monotone (FID '
+      'falling and PSNR falling as alpha grows, a trade-off) is read off the points:',
       '',
   ]
   for (scale, method), points in sorted(curves.items()):
     if method != 'bicubic':
-      lines.append(f'- x{scale}, L1 -> {METHOD_NAMES[method]}: ' + ', '.join(
+      psnr, fid = [p for _, p, _ in points], [f for _, _, f in points]
+      shape = ('monotone: a trade-off' if all(a >= b for a, b in zip(fid, fid[1:]))
+               and all(a >= b for a, b in zip(psnr, psnr[1:])) else 'not monotone')
+      lines.append(f'- x{scale}, L1 -> {METHOD_NAMES[method]} ({shape}): ' + ', '.join(
           f'alpha {a:g}: {p:.2f} dB / FID {f:.2f}' for a, p, f in points))
   lines.append('')
   for path in grid_paths:

@@ -11,6 +11,11 @@ A sweep file names a base config and yields the overrides of each run::
 Each run is ``python -m gan_jax.main --config=CONFIG --workdir=<sweep_dir>/<name>
 --config.KEY=VALUE ...``, its name made from its overrides
 (``optim.d_lr=0.001,seed=0``), its output in ``<sweep_dir>/<name>/stdout.log``.
+``{sweep_dir}`` in a string value stands for the sweep directory, so that a
+run can start from a sibling that the sweep lists (and runs) before it:
+``'train.init_from': '{sweep_dir}/' + run_name(first)`` (in --mode=parallel a
+run may start before its source ends; the trainer then refuses it, and
+re-running the sweep trains it).
 A run is finished when ``<workdir>/checkpoints/<train.num_steps>/`` exists; a
 re-run of the sweep skips finished runs and re-launches the others, which
 resume from their latest checkpoint. At the end, ``results.csv`` and
@@ -67,6 +72,7 @@ from experiments import run_summary  # pylint: disable=g-import-not-at-top
 
 Overrides = dict[str, object]
 LOG_NAME = 'stdout.log'
+SWEEP_DIR = '{sweep_dir}'  # in an override value: the sweep's directory (``command``)
 SUMMARY_CACHE = 'sweep_summary.json'  # per workdir: the row, keyed on its files
 # Columns taken from run_summary.summarise: (its key, the table's header).
 METRICS = (('steps', 'steps'), ('d_loss', 'd_loss'), ('g_loss', 'g_loss'),
@@ -214,10 +220,18 @@ def make_runs(config_spec: str, sweep: list[Overrides], sweep_dir: str,
 
 def command(run: Run, config_spec: str, extra: Sequence[str],
             python: str = sys.executable) -> list[str]:
-  """The argv that trains ``run`` from the repo root."""
+  """The argv that trains ``run`` from the repo root.
+
+  ``{sweep_dir}`` in a string override becomes the run's sweep directory, so
+  a run can name a sibling, e.g. ``'train.init_from': '{sweep_dir}/<name>'``
+  (the name stays as written: it does not change with the directory).
+  """
+  sweep_dir = os.path.dirname(run.workdir)
+  values = {k: v.replace(SWEEP_DIR, sweep_dir) if isinstance(v, str) else v
+            for k, v in run.overrides.items()}
   return [python, '-m', 'gan_jax.main', f'--config={config_spec}',
           f'--workdir={run.workdir}', *extra,
-          *(f'--config.{k}={_flag_value(v)}' for k, v in run.overrides.items())]
+          *(f'--config.{k}={_flag_value(v)}' for k, v in values.items())]
 
 
 def device_env(device: str, count: int = 1) -> dict[str, str]:

@@ -27,6 +27,7 @@ from absl import logging
 from tensorboardX import SummaryWriter
 
 from gan_jax import config_checks, dispatch, models, parallel, steps, workdir as workdir_lib
+from gan_jax import init_from as init_from_lib
 from gan_jax import plot as plot_lib
 from gan_jax.actions import (METRICS_LOG, MODEL_SUMMARY, Evaluation, Profile, Progress,
                              SampleGrids, log_hparams, model_summary, nonfinite_report)
@@ -104,6 +105,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   seeds = Seeds(config.seed, t.num_seeds)
   dataset, datasets, per_step = _load_data(config, seeds)
   game = create_game(config, dataset, axis_name=par.axis_name)
+  if t.get('init_from'):
+    init_from_lib.check(config, tuple(game.task.players))
   state = par.put_state(init_state(config, game, dataset, t.num_seeds))
   step_fn = seeds.map(steps.make_train_step(game, t.update_rule, t.d_steps))
   train_step = par.compile(step_fn)
@@ -127,6 +130,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     state = par.put_state(restored[0])
     logging.info('Resumed from %s at step %d.', ckpt.directory,
                  int(np.max(restored[0].step)))
+    if t.get('init_from'):
+      logging.info('train.init_from is not used: the run resumes from its own checkpoint.')
+  elif t.get('init_from'):
+    state = par.put_state(init_from_lib.initialise_from(par.get_state(state), config, game))
   config_json = json.loads(config.to_json_best_effort())
   if lead:
     workdir_lib.write_json(os.path.join(workdir, 'config.json'), config_json)

@@ -17,7 +17,8 @@ from gan_jax.errors import ConfigError
 # dispatch change the speed, not the numbers).
 OBSERVATION_ONLY = ('log.', 'eval.', 'train.num_steps', 'train.steps_per_dispatch')
 # What a field missing from an older saved config meant.
-_DEFAULTS = {'task': 'unconditional', 'model.conv_impl': 'auto',
+_DEFAULTS = {'task': 'unconditional', 'train.init_from': '',
+             'train.init_players': ['generator'], 'model.conv_impl': 'auto',
              'model.d_batch_norm': True, 'model.g_batch_norm': False, 'model.d_maxout_pieces': 1, 'model.init_std': 0.0,
              # The 2-D mixtures' parameters (configs/toy2d.py), PacGAN's by default.
              'data.num_modes': 8, 'data.radius': 1.0, 'data.grid_side': 5,
