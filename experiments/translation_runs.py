@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import platform
+import time
 
 import jax
 import matplotlib
@@ -170,6 +171,13 @@ def image_rows(path: str, rows: list[tuple[str, np.ndarray]], title: str) -> Non
   os.makedirs(os.path.dirname(path), exist_ok=True)
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def elapsed(runs: list[Run], start: float) -> str:
+  """The runs' own training minutes, summed, and this script's since ``start``
+  (with --collect_only it trained nothing: its time alone would hide the runs')."""
+  return (f'the runs trained {sum(r.minutes for r in runs):.0f} min in all, this script '
+          f'took {(time.time() - start) / 60:.0f} min here')
 
 
 def machine() -> str:

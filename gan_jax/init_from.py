@@ -51,11 +51,15 @@ def _source_config(workdir: str):
   return trained.load_run_config(workdir)
 
 
+def _players(t) -> tuple[str, ...]:
+  return tuple(t.get('init_players', ('generator',)))  # configs/dcgan.py's default
+
+
 def check(config, players: tuple[str, ...]) -> None:
   """The cheap checks, before the workdir is touched: ``train.init_players`` among
   this task's ``players``, and ``train.init_from`` a run of one seed."""
   t = config.train
-  chosen = tuple(t.get('init_players', ('generator',)))
+  chosen = _players(t)
   unknown = sorted(set(chosen) - set(players))
   if unknown or not chosen:
     raise ConfigError(f'train.init_players={chosen!r}: {unknown or "empty"}; allowed: a '
@@ -76,7 +80,7 @@ def initialise_from(state: TrainState, config, game) -> TrainState:
   """
   t = config.train
   check(config, tuple(state.params))
-  source_dir, players = t.init_from, tuple(t.get('init_players', ('generator',)))
+  source_dir, players = t.init_from, _players(t)
   source_config = _source_config(source_dir)
   try:
     source, _, _ = trained.restore(source_dir, source_config,

@@ -1,5 +1,6 @@
 """train.init_from: some players of a new run start from a finished run's checkpoint."""
 
+import json
 import os
 import shutil
 
@@ -119,6 +120,22 @@ def test_an_unfinished_source_is_refused(source, tmp_path):
   with pytest.raises(ConfigError, match=r'newest checkpoint is at step 2 of its 4; '
                                         r'allowed: a finished run'):
     init_from.initialise_from(state, config, game)
+
+
+def test_a_source_of_several_seeds_is_refused(source, tmp_path):
+  workdir, _ = source
+  seeded = str(tmp_path / 'seeded')
+  shutil.copytree(workdir, seeded)
+  path = os.path.join(seeded, 'config.json')
+  with open(path) as f:
+    saved = json.load(f)
+  saved['train']['num_seeds'] = 2  # which of its seeds' generators would it be?
+  with open(path, 'w') as f:
+    json.dump(saved, f)
+  with pytest.raises(ConfigError, match=r"train.init_from='.*seeded' trained 2 seeds; "
+                                        r"allowed: a run of one seed"):
+    train_and_evaluate(_config(init_from=seeded), str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()
 
 
 def test_the_superres_sweep_fine_tunes_each_scale_from_its_l1_run_listed_before(tmp_path):
